@@ -1,0 +1,131 @@
+// Typed run configuration: what a YAML file under configs/ resolves to.
+//
+// Loading (core/config_load.h) fills these structs from YAML, applies `--set`
+// overrides and validates everything before any work starts; every error names
+// the file, line and key path. Defaults here are the values a key takes when the
+// YAML omits it; `sadari config FILE` prints the fully resolved result.
+// Field names equal the YAML keys (section.key).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sadari {
+
+struct ModelConfig {
+  std::string name = "tiny-moe";
+  int64_t vocab_size = 264;       // >= tokenizer vocabulary (256 bytes + specials)
+  int64_t hidden = 64;            // d_model
+  int64_t layers = 4;
+  int64_t heads = 4;
+  int64_t head_dim = 0;           // 0: hidden / heads (which must then divide)
+  int64_t max_seq_len = 256;
+  std::string attention = "mha";  // mha | mla (mla: sized by the planner, not trainable yet)
+  // Multi-head latent attention (DeepSeek-V2/V3); used when attention == "mla".
+  int64_t q_lora_rank = 0;
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t qk_rope_head_dim = 0;
+  int64_t v_head_dim = 0;
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-6;
+  double init_std = 0.02;
+  // Feed-forward: the first `first_dense_layers` blocks use a dense SwiGLU FFN,
+  // the rest an MoE layer.
+  int64_t dense_ffn_hidden = 256;
+  int64_t first_dense_layers = 1;
+  // MoE.
+  int64_t experts = 8;             // routed experts
+  int64_t moe_ffn_hidden = 64;     // per-expert intermediate size
+  int64_t shared_experts = 1;      // each of moe_ffn_hidden; fused into one SwiGLU
+  int64_t top_k = 2;
+  std::string score_func = "softmax";  // softmax | sigmoid
+  int64_t n_groups = 1;                // expert groups for group-limited routing
+  int64_t topk_groups = 1;             // groups a token may route to
+  bool norm_topk_prob = true;          // renormalise the k selected weights to sum 1
+  double routed_scaling_factor = 1.0;
+  double bias_update_speed = 0.001;    // gamma of aux-loss-free balancing; 0 disables
+  double aux_loss_alpha = 0.0;         // sequence-wise auxiliary loss weight; 0 disables
+};
+
+struct ParallelConfig {
+  int64_t pp = 1;  // pipeline stages
+  int64_t dp = 1;  // data-parallel replicas
+  int64_t ep = 1;  // expert-parallel degree; divides dp
+};
+
+struct TrainConfig {
+  int64_t steps = 300;
+  int64_t global_batch = 16;  // sequences per optimizer step (independent of dp)
+  int64_t micro_batch = 8;    // sequences per forward/backward; divides global_batch
+  int64_t seq_len = 64;       // <= model.max_seq_len
+  uint64_t seed = 1234;       // parameters and data order
+  std::string precision = "f32";  // f32 | bf16 (emulated on CPU)
+  int64_t eval_every = 50;        // steps between validation passes; 0: only at the end
+  int64_t eval_batches = 4;       // micro-batches per validation pass
+  int64_t threads = 0;            // OpenMP threads; 0: all cores
+};
+
+struct OptimConfig {
+  double lr = 3e-3;
+  double min_lr = 3e-4;
+  int64_t warmup_steps = 20;
+  std::string schedule = "cosine";  // cosine | wsd | constant
+  double wsd_decay_fraction = 0.2;  // WSD: share of steps spent decaying at the end
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+  double grad_clip = 1.0;  // global L2 norm; 0 disables
+};
+
+struct SyntheticConfig {
+  uint64_t seed = 7;           // the corpus itself (independent of train.seed)
+  int64_t symbols = 16;        // alphabet size of the Markov source
+  int64_t order = 2;           // Markov order (context length)
+  double concentration = 0.3;  // Dirichlet concentration of next-symbol distributions
+  int64_t tokens = 1 << 20;    // corpus length
+};
+
+struct DataConfig {
+  std::string source = "synthetic";  // synthetic | shards
+  std::string train_path;            // source == shards: token shard for training
+  std::string val_path;              // optional; empty: split off val_fraction of train
+  double val_fraction = 0.05;
+  SyntheticConfig synthetic;
+};
+
+struct CheckpointConfig {
+  std::string dir = "checkpoints";
+  int64_t every = 0;  // steps between saves; 0 disables (checkpoints arrive later)
+  int64_t keep = 3;
+};
+
+struct LoggingConfig {
+  std::string run_dir = "runs/tiny-moe";
+  int64_t log_every = 10;
+  std::string progress = "auto";  // auto | bar | plain | none
+  bool jsonl = true;              // append metrics to run_dir/metrics.jsonl
+};
+
+struct Config {
+  ModelConfig model;
+  ParallelConfig parallel;
+  TrainConfig train;
+  OptimConfig optim;
+  DataConfig data;
+  CheckpointConfig checkpoint;
+  LoggingConfig logging;
+
+  // Where each key came from: "configs/tiny-moe.yaml:12" or "--set" (key path ->
+  // location). Filled by the loader; used to name the place in later errors.
+  std::map<std::string, std::string> origin;
+  // "file:line key" for a key path if known, else the key path alone.
+  std::string where(const std::string& key_path) const;
+
+  int64_t head_dim() const { return model.head_dim ? model.head_dim : model.hidden / model.heads; }
+};
+
+}  // namespace sadari

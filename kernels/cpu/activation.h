@@ -1,0 +1,19 @@
+// Row softmax and elementwise sigmoid with their backward passes.
+// softmax: x, y: [rows, cols]; numerically stable (max subtracted).
+// Backward WRITES dx given y (the forward output) and dy.
+#pragma once
+#include <cstdint>
+
+namespace sadari::cpu {
+
+template <typename T>
+void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols);
+template <typename T>
+void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols);
+
+template <typename T>
+void sigmoid_forward(const T* x, T* y, int64_t n);
+template <typename T>
+void sigmoid_backward(const T* dy, const T* y, T* dx, int64_t n);
+
+}  // namespace sadari::cpu

@@ -1,0 +1,15 @@
+// Per-row top-k: the k largest of each row of x: [rows, cols], in descending
+// order of value; ties go to the lower column index, so selection is deterministic.
+// idx: [rows, k] (int32), val: [rows, k]. REQUIRES 0 < k <= cols.
+// An optional `mask` ([rows, cols], 1 = allowed, 0 = excluded) restricts the
+// candidates; a row must have at least k allowed columns.
+#pragma once
+#include <cstdint>
+
+namespace sadari::cpu {
+
+template <typename T>
+void topk_rows(const T* x, int64_t rows, int64_t cols, int64_t k, int32_t* idx, T* val,
+               const uint8_t* mask = nullptr);
+
+}  // namespace sadari::cpu
