@@ -20,6 +20,7 @@ struct ModelConfig {
   int64_t hidden = 64;            // d_model
   int64_t layers = 4;
   int64_t heads = 4;
+  int64_t kv_heads = 0;           // key/value heads (mha); 0: heads. Fewer: grouped-query attention
   int64_t head_dim = 0;           // 0: hidden / heads (which must then divide)
   int64_t max_seq_len = 256;
   std::string attention = "mha";  // mha | mla (mla: sized by the planner, not trainable yet)
@@ -48,12 +49,16 @@ struct ModelConfig {
   double routed_scaling_factor = 1.0;
   double bias_update_speed = 0.001;    // gamma of aux-loss-free balancing; 0 disables
   double aux_loss_alpha = 0.0;         // sequence-wise auxiliary loss weight; 0 disables
+
+  bool operator==(const ModelConfig&) const = default;
 };
 
 struct ParallelConfig {
   int64_t pp = 1;  // pipeline stages
   int64_t dp = 1;  // data-parallel replicas
   int64_t ep = 1;  // expert-parallel degree; divides dp
+
+  bool operator==(const ParallelConfig&) const = default;
 };
 
 struct TrainConfig {
@@ -66,6 +71,8 @@ struct TrainConfig {
   int64_t eval_every = 50;        // steps between validation passes; 0: only at the end
   int64_t eval_batches = 4;       // micro-batches per validation pass
   int64_t threads = 0;            // OpenMP threads; 0: all cores
+
+  bool operator==(const TrainConfig&) const = default;
 };
 
 struct OptimConfig {
@@ -79,6 +86,8 @@ struct OptimConfig {
   double eps = 1e-8;
   double weight_decay = 0.1;
   double grad_clip = 1.0;  // global L2 norm; 0 disables
+
+  bool operator==(const OptimConfig&) const = default;
 };
 
 struct SyntheticConfig {
@@ -87,6 +96,8 @@ struct SyntheticConfig {
   int64_t order = 2;           // Markov order (context length)
   double concentration = 0.3;  // Dirichlet concentration of next-symbol distributions
   int64_t tokens = 1 << 20;    // corpus length
+
+  bool operator==(const SyntheticConfig&) const = default;
 };
 
 struct DataConfig {
@@ -95,12 +106,16 @@ struct DataConfig {
   std::string val_path;              // optional; empty: split off val_fraction of train
   double val_fraction = 0.05;
   SyntheticConfig synthetic;
+
+  bool operator==(const DataConfig&) const = default;
 };
 
 struct CheckpointConfig {
   std::string dir = "checkpoints";
   int64_t every = 0;  // steps between saves; 0 disables (checkpoints arrive later)
   int64_t keep = 3;
+
+  bool operator==(const CheckpointConfig&) const = default;
 };
 
 struct LoggingConfig {
@@ -108,6 +123,8 @@ struct LoggingConfig {
   int64_t log_every = 10;
   std::string progress = "auto";  // auto | bar | plain | none
   bool jsonl = true;              // append metrics to run_dir/metrics.jsonl
+
+  bool operator==(const LoggingConfig&) const = default;
 };
 
 struct Config {
@@ -126,6 +143,13 @@ struct Config {
   std::string where(const std::string& key_path) const;
 
   int64_t head_dim() const { return model.head_dim ? model.head_dim : model.hidden / model.heads; }
+  int64_t kv_heads() const { return model.kv_heads ? model.kv_heads : model.heads; }
+
+  // Equal settings; `origin` (where they came from) is not compared.
+  bool same_settings(const Config& o) const {
+    return model == o.model && parallel == o.parallel && train == o.train && optim == o.optim &&
+           data == o.data && checkpoint == o.checkpoint && logging == o.logging;
+  }
 };
 
 }  // namespace sadari

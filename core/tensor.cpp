@@ -101,6 +101,20 @@ Tensor Tensor::reshape(Shape shape) const {
   return t;
 }
 
+int64_t Tensor::capacity() const {
+  if (!storage_) return numel();
+  size_t offset = static_cast<char*>(data_) - static_cast<char*>(storage_->data());
+  return static_cast<int64_t>((storage_->bytes() - offset) / dtype_size(dtype_));
+}
+
+Tensor Tensor::with_shape(Shape shape) const {
+  SADARI_CHECK(shape_numel(shape) <= capacity(), "shape ", shape_str(shape),
+               " does not fit the storage of a tensor holding ", capacity(), " elements");
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
 Tensor Tensor::rows(int64_t begin, int64_t end) const {
   SADARI_CHECK(ndim() >= 1 && 0 <= begin && begin <= end && end <= shape_[0], "rows [", begin,
                ", ", end, ") out of range for shape ", shape_str(shape_));

@@ -89,6 +89,12 @@ class Tensor {
 
   // Same elements, another shape with the same element count (a view).
   Tensor reshape(Shape shape) const;
+  // Elements the underlying storage can hold from this tensor's first element on
+  // (owning tensors and their views); numel() for non-owning wraps.
+  int64_t capacity() const;
+  // Same storage, another shape of at most capacity() elements (for reusing
+  // scratch buffers); contents beyond the old numel() are unspecified.
+  Tensor with_shape(Shape shape) const;
   // Rows [begin, end) along dimension 0 (a view).
   Tensor rows(int64_t begin, int64_t end) const;
   // Deep copy into fresh host storage.

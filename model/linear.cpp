@@ -1,5 +1,6 @@
 #include "model/linear.h"
 
+#include "core/profile.h"
 #include "kernels/cpu/gemm.h"
 
 namespace sadari {
@@ -7,6 +8,7 @@ namespace sadari {
 template <typename T>
 void linear_forward(const T* x, const T* W, T* y, int64_t n, int64_t in, int64_t out) {
   if (n == 0) return;
+  ProfileScope scope(ProfileCategory::gemm);
   cpu::matmul<T>(false, true, n, out, in, x, W, y);
 }
 
@@ -14,6 +16,7 @@ template <typename T>
 void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t n, int64_t in,
                      int64_t out, bool accumulate_dx) {
   if (n == 0) return;
+  ProfileScope scope(ProfileCategory::gemm);
   if (dx) cpu::matmul<T>(false, false, n, in, out, dy, W, dx, accumulate_dx ? T(1) : T(0));
   if (dW) cpu::matmul<T>(true, false, out, in, n, dy, x, dW, T(1));
 }

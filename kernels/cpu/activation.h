@@ -1,6 +1,8 @@
 // Row softmax and elementwise sigmoid with their backward passes.
 // softmax: x, y: [rows, cols]; numerically stable (max subtracted).
 // Backward WRITES dx given y (the forward output) and dy.
+// Row sums are accumulated in double. The float softmax uses a vectorised exp
+// (kernels/cpu/vec_math.h, within ~1 ulp of std::exp).
 #pragma once
 #include <cstdint>
 

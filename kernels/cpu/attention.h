@@ -4,7 +4,10 @@
 // scaled masked scores, saved by forward; backward recomputes the probabilities
 // from it (no [seq, seq] tensor is kept between passes).
 // Backward WRITES dq, dk, dv. Work is parallel over (batch, head) with OpenMP and
-// uses GEMMs per (batch, head) for the score and value products.
+// uses GEMMs per (batch, head) for the score and value products, which then run
+// single-threaded; each output element is computed by one thread in a fixed
+// order, so results do not depend on the thread count.
+// Temporary memory: O(64 * seq) per thread; nothing [seq, seq] is allocated.
 #pragma once
 #include <cstdint>
 

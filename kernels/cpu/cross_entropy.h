@@ -2,7 +2,9 @@
 // Targets equal to kIgnoreTarget (-1) contribute nothing and are not counted.
 // Forward returns the SUM of per-token losses (double accumulation) and writes the
 // per-row log-sum-exp into lse: [n] for backward; count receives the number of
-// counted targets.
+// counted targets (count may be null). lse is written for every row, ignored ones
+// included. Any other target outside [0, vocab) throws Error naming it and its row.
+// The sum over rows is taken in row order, independent of the thread count.
 // Backward WRITES dlogits = scale * (softmax(logits) - onehot(target)) per counted
 // row, zero for ignored rows; pass scale = 1 / (tokens in the global batch) for a mean.
 #pragma once

@@ -1,7 +1,9 @@
 // Token embedding lookup: out[i, :] = table[ids[i], :], table: [vocab, dim].
 // Backward ACCUMULATES dtable[ids[i], :] += dout[i, :] in a deterministic order
-// (independent of thread count). ids must lie in [0, vocab): forward checks and
-// throws Error naming the offending id.
+// (independent of thread count: positions are grouped by id, and each row of
+// dtable receives its gradients in increasing position order). ids must lie in
+// [0, vocab): forward and backward check and throw Error naming the offending id
+// and its position.
 #pragma once
 #include <cstdint>
 

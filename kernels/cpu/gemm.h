@@ -1,7 +1,15 @@
 // Dense matrix multiply on the host through OpenBLAS (cblas_sgemm / cblas_dgemm).
 // Row-major: C[M,N] = alpha * op(A) * op(B) + beta * C, op(A) is [M,K], op(B) is [K,N];
 // lda/ldb/ldc are the row strides of the stored (untransposed) matrices.
-// T is float or double. Thread-safety: reentrant; OpenBLAS threads internally.
+// T is float or double. Thread-safety: reentrant.
+// Threads: large products are split into tiles of C chosen from the shape alone,
+// run in parallel with OpenMP, one single-threaded OpenBLAS call per tile, so the
+// result is bitwise the same for any thread count (OpenBLAS's own threading is
+// not). Called from inside an OpenMP parallel region, it runs on the calling
+// thread as one OpenBLAS call.
+// Throws Error for negative dimensions, leading dimensions smaller than the stored
+// rows, or values beyond OpenBLAS's 32-bit integers. K = 0 leaves C = beta * C
+// (beta = 0 writes zeros).
 #pragma once
 #include <cstdint>
 

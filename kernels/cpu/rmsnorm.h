@@ -1,6 +1,8 @@
 // RMSNorm over the last dimension: y = x / sqrt(mean(x^2) + eps) * w.
 // x, y: [rows, dim]; w: [dim]; rstd: [rows] (saved for backward).
-// Backward ACCUMULATES into dw (+=) and WRITES dx.
+// Backward ACCUMULATES into dw (+=) and WRITES dx; dw may be null to skip it.
+// Row sums are accumulated in double; dw is reduced over rows in row order by one
+// thread per column, so results do not depend on the thread count.
 #pragma once
 #include <cstdint>
 

@@ -3,6 +3,8 @@
 // idx: [rows, k] (int32), val: [rows, k]. REQUIRES 0 < k <= cols.
 // An optional `mask` ([rows, cols], 1 = allowed, 0 = excluded) restricts the
 // candidates; a row must have at least k allowed columns.
+// Throws Error for k outside (0, cols] and for a row with fewer than k allowed
+// columns (naming the row). NaN ranks below every number, -inf included.
 #pragma once
 #include <cstdint>
 

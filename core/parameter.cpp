@@ -1,4 +1,4 @@
-#include "model/parameter.h"
+#include "core/parameter.h"
 
 #include "core/rng.h"
 

@@ -1,0 +1,124 @@
+#include "apps/commands.h"
+
+#include <cstdio>
+
+#include "apps/command_line.h"
+#include "apps/trainer.h"
+#include "core/config_load.h"
+#include "data/prepare_data.h"
+
+#ifndef SADARI_VERSION
+#define SADARI_VERSION "0.1.0"
+#endif
+#ifndef SADARI_GIT_COMMIT
+#define SADARI_GIT_COMMIT ""
+#endif
+#ifdef SADARI_HAVE_CUDA
+#include "kernels/cuda/backend_info.h"
+#endif
+
+namespace sadari {
+
+namespace {
+
+const std::vector<OptionSpec> kConfigOptions = {
+    {"set", true, true, "override a config key: --set train.steps=100 (repeatable)"},
+    {"help", false, false, "show this help"},
+};
+
+bool wants_help(const ParsedArgs& a, const std::string& usage,
+                const std::vector<OptionSpec>& specs) {
+  if (!a.has("help")) return false;
+  std::printf("%s\noptions:\n%s", usage.c_str(), describe_options(specs).c_str());
+  return true;
+}
+
+std::string single_positional(const ParsedArgs& a, const std::string& command,
+                              const std::string& what) {
+  if (a.positional.size() != 1)
+    throw UsageError(detail::cat("expected one ", what, ", got ", a.positional.size(),
+                                 " arguments"),
+                     {}, "see sadari " + command + " --help");
+  return a.positional[0];
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  const auto a = parse_args("train", args, kConfigOptions);
+  if (wants_help(a,
+                 "usage: sadari train CONFIG [--set key=value]...\n\n"
+                 "Trains the model of CONFIG (YAML) and ends with the final validation loss.\n"
+                 "Progress: a bar on a terminal, plain lines otherwise (logging.progress);\n"
+                 "metrics go to <logging.run_dir>/metrics.jsonl.",
+                 kConfigOptions))
+    return 0;
+  const Config cfg = load_config(single_positional(a, "train", "CONFIG file"), a.all("set"));
+  const TrainResult r = train(cfg);
+  if (r.entropy_floor)
+    std::printf("final validation loss %.4f (entropy floor of the synthetic corpus %.4f)\n",
+                r.final_val_loss, *r.entropy_floor);
+  else
+    std::printf("final validation loss %.4f\n", r.final_val_loss);
+  return 0;
+}
+
+int cmd_config(const std::vector<std::string>& args) {
+  const auto a = parse_args("config", args, kConfigOptions);
+  if (wants_help(a,
+                 "usage: sadari config CONFIG [--set key=value]...\n\n"
+                 "Validates CONFIG and prints every key with its resolved value.",
+                 kConfigOptions))
+    return 0;
+  const Config cfg = load_config(single_positional(a, "config", "CONFIG file"), a.all("set"));
+  std::fputs(config_to_yaml(cfg).c_str(), stdout);
+  return 0;
+}
+
+int cmd_prepare_data(const std::vector<std::string>& args) {
+  const std::vector<OptionSpec> specs = {
+      {"output", true, false, "the token shard to write (required)"},
+      {"help", false, false, "show this help"},
+  };
+  const auto a = parse_args("prepare-data", args, specs);
+  if (wants_help(a,
+                 "usage: sadari prepare-data --output FILE INPUT...\n\n"
+                 "Tokenizes text files (each file one document; directories are read\n"
+                 "recursively in sorted order) with the byte-level tokenizer and writes one\n"
+                 "token shard (format: docs/data-format.md). Use it as data.train_path.",
+                 specs))
+    return 0;
+  if (!a.has("output")) throw UsageError("--output FILE is required", {}, "see --help");
+  if (a.positional.empty()) throw UsageError("no INPUT files given", {}, "see --help");
+  const PrepareDataStats s = prepare_data(a.positional, a.value("output"));
+  std::printf("wrote %s: %lld documents, %lld bytes, %lld tokens\n", a.value("output").c_str(),
+              static_cast<long long>(s.documents), static_cast<long long>(s.bytes),
+              static_cast<long long>(s.tokens));
+  return 0;
+}
+
+int cmd_version(const std::vector<std::string>& args) {
+  const std::vector<OptionSpec> specs = {{"help", false, false, "show this help"}};
+  const auto a = parse_args("version", args, specs);
+  if (wants_help(a, "usage: sadari version", specs)) return 0;
+  std::printf("sadari %s%s%s\n", SADARI_VERSION, *SADARI_GIT_COMMIT ? " commit " : "",
+              SADARI_GIT_COMMIT);
+  std::printf("cpu backend: OpenBLAS (OpenMP build) + OpenMP\n");
+#ifdef SADARI_HAVE_CUDA
+  std::printf("cuda backend: %s\n", cuda_backend_info().c_str());
+#else
+  std::printf("cuda backend: not built (configure with -DSADARI_CUDA=ON)\n");
+#endif
+  return 0;
+}
+
+}  // namespace
+
+int run_command(const std::string& command, const std::vector<std::string>& args) {
+  if (command == "train") return cmd_train(args);
+  if (command == "config") return cmd_config(args);
+  if (command == "prepare-data") return cmd_prepare_data(args);
+  if (command == "version" || command == "--version") return cmd_version(args);
+  throw UsageError("unknown command '" + command + "'", {},
+                   "commands: train, config, prepare-data, version; see sadari --help");
+}
+
+}  // namespace sadari

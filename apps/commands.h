@@ -1,0 +1,21 @@
+// The `sadari` subcommands, callable in-process (tests use this too).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace sadari {
+
+// A command-line mistake (unknown command, missing argument): exit code 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Runs `sadari <command> <args...>`; returns the exit code. Throws Error or
+// UsageError; main() prints them.
+int run_command(const std::string& command, const std::vector<std::string>& args);
+
+}  // namespace sadari

@@ -1,0 +1,76 @@
+#include "kernels/cpu/elementwise.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/bf16.h"
+#include "core/error.h"
+
+namespace sadari::cpu {
+
+namespace {
+
+constexpr int64_t kParallelMin = 1 << 16;
+// sum_squares adds fixed-size chunks, then the chunk sums in order: the chunking,
+// and so the rounding, is the same for any thread count.
+constexpr int64_t kChunk = 1 << 13;
+
+}  // namespace
+
+template <typename T>
+void add(const T* a, const T* b, T* out, int64_t n) {
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+template <typename T>
+void add_inplace(T* y, const T* x, int64_t n) {
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+template <typename T>
+void axpy(T alpha, const T* x, T* y, int64_t n) {
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+template <typename T>
+void scale(T* x, T alpha, int64_t n) {
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) x[i] *= alpha;
+}
+
+template <typename T>
+double sum_squares(const T* x, int64_t n) {
+  if (n <= 0) return 0.0;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(chunks);
+#pragma omp parallel for if (n >= kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i1 = std::min(n, (c + 1) * kChunk);
+    double s = 0;
+    for (int64_t i = c * kChunk; i < i1; ++i) s += double(x[i]) * double(x[i]);
+    partial[c] = s;
+  }
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+void round_to_bf16_inplace(float* x, int64_t n) {
+#pragma omp parallel for if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) x[i] = round_to_bf16(x[i]);
+}
+
+#define SADARI_INSTANTIATE(T)                                        \
+  template void add<T>(const T*, const T*, T*, int64_t);             \
+  template void add_inplace<T>(T*, const T*, int64_t);               \
+  template void axpy<T>(T, const T*, T*, int64_t);                   \
+  template void scale<T>(T*, T, int64_t);                            \
+  template double sum_squares<T>(const T*, int64_t);
+SADARI_INSTANTIATE(float)
+SADARI_INSTANTIATE(double)
+#undef SADARI_INSTANTIATE
+
+}  // namespace sadari::cpu

@@ -1,0 +1,50 @@
+// Causal multi-head self-attention with rotary position embedding.
+//
+//   q = rope(x Wq^T), k = rope(x Wk^T), v = x Wv^T      x: [batch*seq, D]
+//   o = softmax(q k^T / sqrt(hd) + causal mask) v        per head
+//   y = o Wo^T
+// Parameters "blocks.{l}.attn.{wq,wk,wv}" [H*hd, D] and "blocks.{l}.attn.wo" [D, H*hd].
+// Multi-head latent attention (MLA, attention: mla) is sized by the planners but
+// not trainable yet; the constructor rejects it with a clear error.
+//
+// Forward keeps what backward needs in a caller-owned Cache (several micro-batches
+// can be in flight under a pipeline schedule). Backward WRITES dx and ACCUMULATES
+// parameter gradients. Not thread-safe per Cache; the layer itself is immutable.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "core/config.h"
+#include "core/parameter.h"
+#include "core/tensor.h"
+
+namespace sadari {
+
+template <typename T>
+class AttentionLayer {
+ public:
+  AttentionLayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params, uint64_t seed);
+
+  struct Cache {
+    const T* x = nullptr;  // the layer input; must stay alive until backward
+    int64_t batch = 0, seq = 0;
+    Tensor q, k, v, o;     // [n, H*hd] (q, k after RoPE)
+    Tensor lse;            // [batch, H, seq]
+    Tensor scratch;        // backward: dq, dk, dv, do  [4, n, H*hd]
+  };
+
+  void forward(const T* x, T* y, int64_t batch, int64_t seq, Cache& cache) const;
+  void backward(const T* dy, T* dx, Cache& cache) const;
+
+  // Multiply-add FLOPs of one forward per token at sequence length seq (2 per MAC),
+  // causal attention counted as the half-triangle actually computed.
+  double forward_flops_per_token(int64_t seq) const;
+
+ private:
+  int64_t D_, H_, hd_;
+  double rope_theta_;
+  Parameter *wq_, *wk_, *wv_, *wo_;
+};
+
+}  // namespace sadari

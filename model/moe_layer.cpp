@@ -1,0 +1,209 @@
+#include "model/moe_layer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+#include "model/linear.h"
+#include "model/swiglu_ffn.h"
+
+namespace sadari {
+
+namespace {
+
+template <typename V>
+void grow(V& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
+}  // namespace
+
+template <typename T>
+MoELayer<T>::MoELayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params,
+                      uint64_t seed, TokenDispatcher<T>* dispatcher)
+    : layer_(layer),
+      D_(cfg.hidden),
+      E_(cfg.experts),
+      K_(cfg.top_k),
+      F_(cfg.moe_ffn_hidden),
+      S_(cfg.shared_experts * cfg.moe_ffn_hidden),
+      aux_alpha_(cfg.aux_loss_alpha),
+      bias_speed_(cfg.bias_update_speed),
+      router_(RouterOptions::from(cfg)),
+      dispatcher_(dispatcher) {
+  const std::string prefix = "blocks." + std::to_string(layer) + ".moe.";
+  SADARI_CHECK(params.dtype() == dtype_of<T>::value, "MoE layer ", layer, ": parameter store is ",
+               dtype_name(params.dtype()), ", layer computes in ", dtype_name(dtype_of<T>::value));
+  if (D_ < 1) fail(detail::cat("hidden = ", D_, " must be >= 1"), "model.hidden");
+  if (F_ < 1) fail(detail::cat("moe_ffn_hidden = ", F_, " must be >= 1"), "model.moe_ffn_hidden");
+  if (cfg.shared_experts < 0)
+    fail(detail::cat("shared_experts = ", cfg.shared_experts, " must be >= 0"),
+         "model.shared_experts");
+  if (aux_alpha_ < 0)
+    fail(detail::cat("aux_loss_alpha = ", aux_alpha_, " must be >= 0"), "model.aux_loss_alpha");
+  if (bias_speed_ < 0)
+    fail(detail::cat("bias_update_speed = ", bias_speed_, " must be >= 0"),
+         "model.bias_update_speed");
+
+  if (!dispatcher_) {
+    owned_dispatcher_ = std::make_unique<LocalTokenDispatcher<T>>(E_);
+    dispatcher_ = owned_dispatcher_.get();
+  }
+  const int64_t first = dispatcher_->first_local_expert(), local = dispatcher_->local_experts();
+  SADARI_CHECK(dispatcher_->experts() == E_ && first >= 0 && local >= 0 && first + local <= E_,
+               "MoE layer ", layer, ": dispatcher routes over ", dispatcher_->experts(),
+               " experts with local range [", first, ", ", first + local, "), model has ", E_);
+
+  const double std = cfg.init_std;
+  router_weight_ = params.add(prefix + "router.weight", {E_, D_}, Init::normal, std, seed,
+                              /*weight_decay=*/true, /*trainable=*/true);
+  router_bias_ = params.add(prefix + "router.bias", {E_}, Init::zeros, 0.0, seed,
+                            /*weight_decay=*/false, /*trainable=*/false);
+  for (int64_t e = first; e < first + local; ++e) {
+    const std::string ep = prefix + "experts." + std::to_string(e) + ".";
+    expert_gate_up_.push_back(
+        params.add(ep + "gate_up", {2 * F_, D_}, Init::normal, std, seed, true, true, e));
+    expert_down_.push_back(
+        params.add(ep + "down", {D_, F_}, Init::normal, std, seed, true, true, e));
+  }
+  if (S_ > 0) {
+    shared_gate_up_ = params.add(prefix + "shared.gate_up", {2 * S_, D_}, Init::normal, std, seed);
+    shared_down_ = params.add(prefix + "shared.down", {D_, S_}, Init::normal, std, seed);
+  }
+}
+
+template <typename T>
+double MoELayer<T>::forward(const T* x, T* y, int64_t n, int64_t seq, Cache& c) const {
+  SADARI_CHECK(n >= 0 && seq > 0 && n % seq == 0, "MoE layer ", layer_, ": ", n,
+               " tokens are not whole sequences of length ", seq);
+  c.x = x;
+  c.n = n;
+  c.seq = seq;
+
+  // Router: logits by one GEMM, then scores, selection and gate weights.
+  grow(c.router.logits, n * E_);
+  linear_forward<T>(x, router_weight_->w<T>(), c.router.logits.data(), n, D_, E_);
+  router_.route(router_bias_->w<T>(), n, c.router);
+
+  c.aux_loss = 0.0;
+  if (aux_alpha_ > 0)
+    c.aux_loss = seq_aux_loss_forward<T>(c.router.scores.data(), c.router.expert.data(), n, seq,
+                                         E_, K_, aux_alpha_, c.aux_f);
+
+  if (!c.dispatch) c.dispatch = dispatcher_->make_state();
+  DispatchState<T>& ds = *c.dispatch;
+  dispatcher_->dispatch(x, c.router.expert.data(), n, K_, D_, ds);
+
+  // Local experts: expert j's rows are contiguous, so it is one SwiGLU (two GEMMs
+  // and the gate) on a slice. Experts without rows are skipped.
+  const int64_t R = ds.num_rows();
+  grow(c.expert_out, R * D_);
+  grow(c.expert_act, R * 2 * F_);
+  grow(c.expert_h, R * F_);
+  for (size_t j = 0; j < expert_gate_up_.size(); ++j) {
+    const int64_t off = ds.local_offsets[j], cnt = ds.local_counts[j];
+    if (cnt == 0) continue;
+    swiglu_ffn_forward<T>(ds.rows.data() + off * D_, expert_gate_up_[j]->w<T>(),
+                          expert_down_[j]->w<T>(), c.expert_out.data() + off * D_,
+                          c.expert_act.data() + off * 2 * F_, c.expert_h.data() + off * F_, cnt,
+                          D_, F_);
+  }
+
+  // y starts as the shared experts' output; combine adds the routed part.
+  if (S_ > 0) {
+    grow(c.shared_act, n * 2 * S_);
+    grow(c.shared_h, n * S_);
+    swiglu_ffn_forward<T>(x, shared_gate_up_->w<T>(), shared_down_->w<T>(), y,
+                          c.shared_act.data(), c.shared_h.data(), n, D_, S_);
+  } else if (n > 0) {
+    std::memset(y, 0, sizeof(T) * n * D_);
+  }
+  dispatcher_->combine(c.expert_out.data(), c.router.weight.data(), y, ds);
+  return c.aux_loss;
+}
+
+template <typename T>
+void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const {
+  SADARI_CHECK(c.dispatch != nullptr && c.x != nullptr,
+               "MoE layer ", layer_, ": backward without a forward on this cache");
+  const int64_t n = c.n;
+  DispatchState<T>& ds = *c.dispatch;
+  const int64_t R = ds.num_rows();
+
+  // Combine backward: gradients for the expert outputs and the gate weights.
+  grow(c.d_weight, n * K_);
+  grow(c.d_expert_out, R * D_);
+  grow(c.d_rows, R * D_);
+  dispatcher_->combine_backward(dy, c.expert_out.data(), c.router.weight.data(),
+                                c.d_expert_out.data(), c.d_weight.data(), ds);
+
+  // Experts backward, one SwiGLU per local expert on its slice.
+  int64_t max_rows = 0;
+  for (int64_t cnt : ds.local_counts) max_rows = std::max(max_rows, cnt);
+  grow(c.scratch, std::max(max_rows * 3 * F_, n * 3 * S_));
+  for (size_t j = 0; j < expert_gate_up_.size(); ++j) {
+    const int64_t off = ds.local_offsets[j], cnt = ds.local_counts[j];
+    if (cnt == 0) continue;  // gradient stays as it was (no contribution)
+    swiglu_ffn_backward<T>(c.d_expert_out.data() + off * D_, ds.rows.data() + off * D_,
+                           expert_gate_up_[j]->w<T>(), expert_down_[j]->w<T>(),
+                           c.expert_act.data() + off * 2 * F_, c.expert_h.data() + off * F_,
+                           c.d_rows.data() + off * D_, expert_gate_up_[j]->g<T>(),
+                           expert_down_[j]->g<T>(), c.scratch.data(), cnt, D_, F_);
+  }
+
+  // dx = shared-expert input gradient (written), then the router's and the
+  // routed experts' contributions are added in a fixed order.
+  if (S_ > 0) {
+    swiglu_ffn_backward<T>(dy, c.x, shared_gate_up_->w<T>(), shared_down_->w<T>(),
+                           c.shared_act.data(), c.shared_h.data(), dx, shared_gate_up_->g<T>(),
+                           shared_down_->g<T>(), c.scratch.data(), n, D_, S_);
+  } else if (n > 0) {
+    std::memset(dx, 0, sizeof(T) * n * D_);
+  }
+
+  // Router: gate-weight gradient (+ aux loss) -> logits -> W_r and x.
+  const T* d_scores_extra = nullptr;
+  if (aux_alpha_ > 0 && aux_grad_scale != T(0)) {
+    grow(c.d_aux_scores, n * E_);
+    std::fill(c.d_aux_scores.begin(), c.d_aux_scores.begin() + n * E_, T(0));
+    seq_aux_loss_backward<T>(c.router.scores.data(), c.aux_f, n, c.seq, E_, aux_alpha_,
+                             static_cast<double>(aux_grad_scale), c.d_aux_scores.data());
+    d_scores_extra = c.d_aux_scores.data();
+  }
+  grow(c.d_logits, n * E_);
+  router_.backward(c.d_weight.data(), d_scores_extra, c.router, c.d_logits.data());
+  linear_backward<T>(c.d_logits.data(), c.x, router_weight_->w<T>(), dx, router_weight_->g<T>(), n,
+                     D_, E_, /*accumulate_dx=*/true);
+
+  dispatcher_->dispatch_backward(c.d_rows.data(), dx, ds);
+}
+
+template <typename T>
+const std::vector<int64_t>& MoELayer<T>::expert_counts(const Cache& c) const {
+  SADARI_CHECK(c.dispatch != nullptr, "MoE layer ", layer_,
+               ": expert counts asked of a cache without a forward");
+  return c.dispatch->tokens_per_expert;
+}
+
+template <typename T>
+void MoELayer<T>::update_bias(const int64_t* counts) {
+  if (bias_speed_ == 0.0) return;
+  double total = 0.0;
+  for (int64_t e = 0; e < E_; ++e) total += static_cast<double>(counts[e]);
+  const double mean = total / static_cast<double>(E_);
+  T* b = router_bias_->w<T>();
+  const T step = static_cast<T>(bias_speed_);
+  for (int64_t e = 0; e < E_; ++e) {
+    const double c = static_cast<double>(counts[e]);
+    if (c < mean)
+      b[e] += step;
+    else if (c > mean)
+      b[e] -= step;
+  }
+}
+
+template class MoELayer<float>;
+template class MoELayer<double>;
+
+}  // namespace sadari

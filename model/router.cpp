@@ -1,0 +1,278 @@
+#include "model/router.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/topk.h"
+
+namespace sadari {
+
+namespace {
+
+// Buffers only grow: a cache reused across micro-batches of equal size never
+// reallocates after the first call.
+template <typename V>
+void grow(V& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+// Added to the normaliser so a row whose selected sigmoid scores all underflow
+// to 0 gives zero weights instead of NaN (DeepSeek's reference code does the same).
+constexpr double kNormEps = 1e-20;
+
+// Below this many score elements a loop runs on the calling thread: starting a
+// parallel region costs more than the work (and much more on a loaded machine).
+constexpr int64_t kParallelMin = 1 << 14;
+
+}  // namespace
+
+RouterOptions RouterOptions::from(const ModelConfig& cfg) {
+  RouterOptions o;
+  o.experts = cfg.experts;
+  o.top_k = cfg.top_k;
+  if (cfg.score_func == "softmax") {
+    o.score_func = ScoreFunc::softmax;
+  } else if (cfg.score_func == "sigmoid") {
+    o.score_func = ScoreFunc::sigmoid;
+  } else {
+    fail("unknown score function '" + cfg.score_func + "'", "model.score_func",
+         "use softmax or sigmoid");
+  }
+  o.n_groups = cfg.n_groups;
+  o.topk_groups = cfg.topk_groups;
+  o.norm_topk_prob = cfg.norm_topk_prob;
+  o.routed_scaling_factor = cfg.routed_scaling_factor;
+  o.validate();
+  return o;
+}
+
+void RouterOptions::validate() const {
+  if (experts < 1) fail(detail::cat("need at least one expert, got ", experts), "model.experts");
+  if (n_groups < 1 || experts % n_groups != 0)
+    fail(detail::cat("n_groups = ", n_groups, " must be >= 1 and divide experts = ", experts),
+         "model.n_groups", "choose a divisor of model.experts (1 disables group-limited routing)");
+  if (topk_groups < 1 || topk_groups > n_groups)
+    fail(detail::cat("topk_groups = ", topk_groups, " must lie in [1, n_groups = ", n_groups, "]"),
+         "model.topk_groups");
+  const int64_t candidates = topk_groups * (experts / n_groups);
+  if (top_k < 1 || top_k > candidates)
+    fail(detail::cat("top_k = ", top_k, " must lie in [1, ", candidates,
+                     "] (the experts in topk_groups groups)"),
+         "model.top_k", "raise model.topk_groups or lower model.top_k");
+  if (!(routed_scaling_factor > 0.0))
+    fail(detail::cat("routed_scaling_factor = ", routed_scaling_factor, " must be > 0"),
+         "model.routed_scaling_factor");
+}
+
+template <typename T>
+Router<T>::Router(const RouterOptions& opts) : opts_(opts) {
+  opts_.validate();
+}
+
+template <typename T>
+void Router<T>::route_logits(const T* logits, const T* bias, int64_t n,
+                             RouterCache<T>& cache) const {
+  const int64_t E = opts_.experts;
+  grow(cache.logits, static_cast<size_t>(n * E));
+  if (n > 0) std::memcpy(cache.logits.data(), logits, sizeof(T) * n * E);
+  route(bias, n, cache);
+}
+
+template <typename T>
+void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
+  const int64_t E = opts_.experts, K = opts_.top_k;
+  const int64_t G = opts_.n_groups, KG = opts_.topk_groups;
+  SADARI_CHECK(n >= 0, "router: negative token count ", n);
+  SADARI_ASSERT(static_cast<int64_t>(cache.logits.size()) >= n * E);
+  cache.n = n;
+  grow(cache.scores, n * E);
+  grow(cache.biased, n * E);
+  grow(cache.expert, n * K);
+  grow(cache.weight, n * K);
+  grow(cache.selected_sum, n);
+  grow(cache.top_val, n * std::max(K, KG));
+  if (n == 0) return;
+
+  T* s = cache.scores.data();
+  if (opts_.score_func == ScoreFunc::softmax)
+    cpu::softmax_forward<T>(cache.logits.data(), s, n, E);
+  else
+    cpu::sigmoid_forward<T>(cache.logits.data(), s, n * E);
+
+  T* b = cache.biased.data();
+#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t e = 0; e < E; ++e) b[t * E + e] = s[t * E + e] + (bias ? bias[e] : T(0));
+
+  const uint8_t* mask = nullptr;
+  if (G > 1 && KG < G) {
+    // Group-limited routing: keep the KG best groups of each token, then pick
+    // experts only inside them. Restricting to few groups bounds how many
+    // nodes a token's rows travel to under expert parallelism.
+    const int64_t gsize = E / G;
+    const bool top2 = opts_.score_func == ScoreFunc::sigmoid && gsize >= 2;
+    grow(cache.group_score, n * G);
+    grow(cache.group_idx, n * KG);
+    grow(cache.mask, n * E);
+    T* gs = cache.group_score.data();
+#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t g = 0; g < G; ++g) {
+        const T* row = b + t * E + g * gsize;
+        T m1 = row[0], m2 = -std::numeric_limits<T>::infinity();  // best, second best
+        for (int64_t j = 1; j < gsize; ++j) {
+          if (row[j] > m1) {
+            m2 = m1;
+            m1 = row[j];
+          } else if (row[j] > m2) {
+            m2 = row[j];
+          }
+        }
+        gs[t * G + g] = top2 ? m1 + m2 : m1;
+      }
+    }
+    cpu::topk_rows<T>(gs, n, G, KG, cache.group_idx.data(), cache.top_val.data());
+    uint8_t* mk = cache.mask.data();
+    const int32_t* gi = cache.group_idx.data();
+#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
+    for (int64_t t = 0; t < n; ++t) {
+      std::memset(mk + t * E, 0, static_cast<size_t>(E));
+      for (int64_t j = 0; j < KG; ++j)
+        std::memset(mk + t * E + gi[t * KG + j] * gsize, 1, static_cast<size_t>(gsize));
+    }
+    mask = mk;
+  }
+  cpu::topk_rows<T>(b, n, E, K, cache.expert.data(), cache.top_val.data(), mask);
+
+  const bool normalise = opts_.norm_topk_prob && K > 1;
+  const T c = static_cast<T>(opts_.routed_scaling_factor);
+  const int32_t* ex = cache.expert.data();
+  T* w = cache.weight.data();
+  T* zsum = cache.selected_sum.data();
+#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    T z = T(0);
+    for (int64_t k = 0; k < K; ++k) z += s[t * E + ex[t * K + k]];
+    z += static_cast<T>(kNormEps);
+    zsum[t] = z;
+    for (int64_t k = 0; k < K; ++k) {
+      const T sk = s[t * E + ex[t * K + k]];
+      w[t * K + k] = normalise ? c * (sk / z) : c * sk;
+    }
+  }
+}
+
+template <typename T>
+void Router<T>::backward(const T* d_weight, const T* d_scores_extra, RouterCache<T>& cache,
+                         T* d_logits) const {
+  const int64_t E = opts_.experts, K = opts_.top_k, n = cache.n;
+  if (n == 0) return;
+  grow(cache.d_scores, n * E);
+  T* ds = cache.d_scores.data();
+  const T* s = cache.scores.data();
+  const int32_t* ex = cache.expert.data();
+  const T* zsum = cache.selected_sum.data();
+  const bool normalise = opts_.norm_topk_prob && K > 1;
+  const T c = static_cast<T>(opts_.routed_scaling_factor);
+#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    T* dst = ds + t * E;
+    if (d_scores_extra)
+      std::memcpy(dst, d_scores_extra + t * E, sizeof(T) * E);
+    else
+      std::fill(dst, dst + E, T(0));
+    const T* dw = d_weight + t * K;
+    if (normalise) {
+      // w_k = c s_k / Z, Z = sum_j s_j (+eps):  dL/ds_k = c/Z (dw_k - sum_j dw_j s_j / Z).
+      const T z = zsum[t];
+      T dot = T(0);
+      for (int64_t k = 0; k < K; ++k) dot += dw[k] * s[t * E + ex[t * K + k]];
+      const T mean = dot / z;
+      for (int64_t k = 0; k < K; ++k) dst[ex[t * K + k]] += c * (dw[k] - mean) / z;
+    } else {
+      for (int64_t k = 0; k < K; ++k) dst[ex[t * K + k]] += c * dw[k];
+    }
+  }
+  if (opts_.score_func == ScoreFunc::softmax)
+    cpu::softmax_backward<T>(ds, s, d_logits, n, E);
+  else
+    cpu::sigmoid_backward<T>(ds, s, d_logits, n * E);
+}
+
+template <typename T>
+double seq_aux_loss_forward(const T* scores, const int32_t* expert, int64_t n, int64_t seq,
+                            int64_t E, int64_t K, double alpha, std::vector<double>& f) {
+  SADARI_CHECK(seq > 0 && n % seq == 0, "aux loss: ", n, " tokens are not whole sequences of ",
+               seq);
+  const int64_t B = n / seq;
+  f.assign(static_cast<size_t>(B * E), 0.0);
+  if (B == 0) return 0.0;
+  std::vector<double> per_seq(static_cast<size_t>(B), 0.0);
+  double* fb_all = f.data();
+  const double fscale = static_cast<double>(E) / (static_cast<double>(K) * seq);
+#pragma omp parallel if (n * E >= kParallelMin)
+  {
+    std::vector<double> P(static_cast<size_t>(E));
+#pragma omp for schedule(static)
+    for (int64_t bi = 0; bi < B; ++bi) {
+      double* fb = fb_all + bi * E;
+      std::fill(P.begin(), P.end(), 0.0);
+      for (int64_t t = bi * seq; t < (bi + 1) * seq; ++t) {
+        const T* st = scores + t * E;
+        double z = 0.0;
+        for (int64_t e = 0; e < E; ++e) z += st[e];
+        for (int64_t e = 0; e < E; ++e) P[e] += st[e] / z;
+        for (int64_t k = 0; k < K; ++k) fb[expert[t * K + k]] += 1.0;
+      }
+      double l = 0.0;
+      for (int64_t e = 0; e < E; ++e) {
+        fb[e] *= fscale;
+        l += fb[e] * (P[e] / seq);
+      }
+      per_seq[bi] = l;
+    }
+  }
+  double total = 0.0;
+  for (int64_t bi = 0; bi < B; ++bi) total += per_seq[bi];  // serial: fixed order
+  return alpha * total / B;
+}
+
+template <typename T>
+void seq_aux_loss_backward(const T* scores, const std::vector<double>& f, int64_t n,
+                           int64_t seq, int64_t E, double alpha, double scale, T* d_scores) {
+  SADARI_CHECK(seq > 0 && n % seq == 0, "aux loss: ", n, " tokens are not whole sequences of ",
+               seq);
+  const int64_t B = n / seq;
+  if (B == 0) return;
+  SADARI_ASSERT(static_cast<int64_t>(f.size()) >= B * E);
+  // dL/ds'_t,i = scale * alpha / B * f_i / T; through s' = s / Z:
+  // dL/ds_t,j = (g_j - sum_i g_i s'_t,i) / Z.
+  const double coef = scale * alpha / (static_cast<double>(B) * seq);
+#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    const double* fb = f.data() + (t / seq) * E;
+    const T* st = scores + t * E;
+    double z = 0.0;
+    for (int64_t e = 0; e < E; ++e) z += st[e];
+    double dot = 0.0;
+    for (int64_t e = 0; e < E; ++e) dot += fb[e] * (st[e] / z);
+    for (int64_t e = 0; e < E; ++e)
+      d_scores[t * E + e] += static_cast<T>(coef * (fb[e] - dot) / z);
+  }
+}
+
+template class Router<float>;
+template class Router<double>;
+template double seq_aux_loss_forward<float>(const float*, const int32_t*, int64_t, int64_t,
+                                            int64_t, int64_t, double, std::vector<double>&);
+template double seq_aux_loss_forward<double>(const double*, const int32_t*, int64_t, int64_t,
+                                             int64_t, int64_t, double, std::vector<double>&);
+template void seq_aux_loss_backward<float>(const float*, const std::vector<double>&, int64_t,
+                                           int64_t, int64_t, double, double, float*);
+template void seq_aux_loss_backward<double>(const double*, const std::vector<double>&, int64_t,
+                                            int64_t, int64_t, double, double, double*);
+
+}  // namespace sadari

@@ -1,0 +1,138 @@
+#include "model/token_dispatcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace sadari {
+
+namespace {
+// Below this many copied elements a loop runs on the calling thread: starting a
+// parallel region costs more than the work.
+constexpr int64_t kParallelMin = 1 << 14;
+}  // namespace
+
+template <typename T>
+LocalTokenDispatcher<T>::LocalTokenDispatcher(int64_t experts) : experts_(experts) {
+  SADARI_CHECK(experts >= 1, "token dispatcher: need at least one expert, got ", experts);
+}
+
+template <typename T>
+std::unique_ptr<DispatchState<T>> LocalTokenDispatcher<T>::make_state() const {
+  return std::make_unique<LocalDispatchState<T>>();
+}
+
+template <typename T>
+LocalDispatchState<T>& LocalTokenDispatcher<T>::local(DispatchState<T>& state) const {
+  auto* s = dynamic_cast<LocalDispatchState<T>*>(&state);
+  if (!s)
+    fail("dispatch state was not made by the local token dispatcher", "MoE token dispatcher",
+         "create the state with the same dispatcher's make_state()");
+  return *s;
+}
+
+template <typename T>
+void LocalTokenDispatcher<T>::dispatch(const T* x, const int32_t* expert, int64_t n, int64_t k,
+                                       int64_t D, DispatchState<T>& state) {
+  LocalDispatchState<T>& s = local(state);
+  const int64_t E = experts_, P = n * k;
+  s.tokens = n;
+  s.top_k = k;
+  s.hidden = D;
+
+  // a. count pairs per expert.
+  s.tokens_per_expert.assign(static_cast<size_t>(E), 0);
+  for (int64_t p = 0; p < P; ++p) {
+    const int32_t e = expert[p];
+    SADARI_CHECK(e >= 0 && e < E, "token dispatcher: token ", p / k, " slot ", p % k,
+                 " routed to expert ", e, " outside [0, ", E, ")");
+    ++s.tokens_per_expert[e];
+  }
+  s.local_counts = s.tokens_per_expert;  // all experts are local
+  s.local_offsets.assign(static_cast<size_t>(E + 1), 0);
+  for (int64_t e = 0; e < E; ++e) s.local_offsets[e + 1] = s.local_offsets[e] + s.local_counts[e];
+
+  // b. stable counting sort of the pairs by expert: O(n k) index work, serial
+  // (cheap next to the row copies, and trivially deterministic).
+  if (static_cast<int64_t>(s.row_of_pair.size()) < P) {
+    s.row_of_pair.resize(static_cast<size_t>(P));
+    s.pair_of_row.resize(static_cast<size_t>(P));
+  }
+  s.cursor.assign(s.local_offsets.begin(), s.local_offsets.end() - 1);
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t r = s.cursor[expert[p]]++;
+    s.row_of_pair[p] = r;
+    s.pair_of_row[r] = p;
+  }
+
+  // d. gather the rows (one memcpy per row, rows split across threads).
+  if (static_cast<int64_t>(s.rows.size()) < P * D) s.rows.resize(static_cast<size_t>(P * D));
+  T* rows = s.rows.data();
+  const int64_t* por = s.pair_of_row.data();
+#pragma omp parallel for schedule(static) if (P * D >= kParallelMin)
+  for (int64_t r = 0; r < P; ++r) std::memcpy(rows + r * D, x + (por[r] / k) * D, sizeof(T) * D);
+}
+
+template <typename T>
+void LocalTokenDispatcher<T>::combine(const T* expert_out, const T* weight, T* y,
+                                      DispatchState<T>& state) {
+  LocalDispatchState<T>& s = local(state);
+  const int64_t n = s.tokens, k = s.top_k, D = s.hidden;
+  const int64_t* rop = s.row_of_pair.data();
+#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    T* yt = y + t * D;
+    for (int64_t j = 0; j < k; ++j) {
+      const T w = weight[t * k + j];
+      const T* o = expert_out + rop[t * k + j] * D;
+      for (int64_t d = 0; d < D; ++d) yt[d] += w * o[d];
+    }
+  }
+}
+
+template <typename T>
+void LocalTokenDispatcher<T>::combine_backward(const T* dy, const T* expert_out, const T* weight,
+                                               T* d_expert_out, T* d_weight,
+                                               DispatchState<T>& state) {
+  LocalDispatchState<T>& s = local(state);
+  const int64_t n = s.tokens, k = s.top_k, D = s.hidden;
+  const int64_t* rop = s.row_of_pair.data();
+  // Every row belongs to exactly one pair, so threads over tokens write disjoint rows.
+#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    const T* g = dy + t * D;
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t r = rop[t * k + j];
+      const T w = weight[t * k + j];
+      const T* o = expert_out + r * D;
+      T* dout = d_expert_out + r * D;
+      T dot = T(0);
+      for (int64_t d = 0; d < D; ++d) {
+        dot += g[d] * o[d];
+        dout[d] = w * g[d];
+      }
+      d_weight[t * k + j] = dot;
+    }
+  }
+}
+
+template <typename T>
+void LocalTokenDispatcher<T>::dispatch_backward(const T* d_rows, T* dx, DispatchState<T>& state) {
+  LocalDispatchState<T>& s = local(state);
+  const int64_t n = s.tokens, k = s.top_k, D = s.hidden;
+  const int64_t* rop = s.row_of_pair.data();
+#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    T* g = dx + t * D;
+    for (int64_t j = 0; j < k; ++j) {
+      const T* dr = d_rows + rop[t * k + j] * D;
+      for (int64_t d = 0; d < D; ++d) g[d] += dr[d];
+    }
+  }
+}
+
+template class LocalTokenDispatcher<float>;
+template class LocalTokenDispatcher<double>;
+
+}  // namespace sadari

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs sadari's build and test dependencies from Debian 12 packages, only
+# those missing. Needs root (or sudo). Nothing else is downloaded, ever.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libyaml-cpp-dev          # config files
+  libopenblas-openmp-dev   # GEMM (the OpenMP build: nests cleanly inside our OpenMP loops)
+  libgomp1                 # OpenMP runtime (ships with g++)
+  libgtest-dev googletest  # unit tests
+  libbenchmark-dev         # bench/
+  libprotobuf-dev protobuf-compiler  # plans and checkpoint manifests
+  libopenmpi-dev openmpi-bin         # multi-rank runs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

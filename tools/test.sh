@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds in Release, runs the
+# whole suite through ctest, then checks that the CUDA backend compiles and links
+# (SADARI_CUDA=ON) where the CUDA toolkit is installed. Exit status: non-zero on
+# any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSADARI_CUDA=OFF >/dev/null
+cmake --build build -j"$jobs"
+# Tests run two at a time: several are multi-threaded already.
+(cd build && ctest --output-on-failure -j2 --timeout 900)
+
+if command -v nvcc >/dev/null 2>&1; then
+  echo "== CUDA backend: compile and link only (no GPU is needed for this step) =="
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DSADARI_CUDA=ON -DSADARI_BENCH=OFF >/dev/null
+  cmake --build build-cuda -j"$jobs" --target sadari test_cuda
+  echo "CUDA build: OK (kernels are checked against the CPU on a GPU by tools/gpu-check.sh)"
+else
+  echo "== CUDA backend: skipped, nvcc not found (install the CUDA toolkit to check it) =="
+fi
