@@ -13,7 +13,7 @@
 #ifndef SADARI_GIT_COMMIT
 #define SADARI_GIT_COMMIT ""
 #endif
-#ifdef SADARI_HAVE_CUDA
+#if SADARI_HAVE_CUDA
 #include "kernels/cuda/backend_info.h"
 #endif
 
@@ -102,8 +102,8 @@ int cmd_version(const std::vector<std::string>& args) {
   std::printf("sadari %s%s%s\n", SADARI_VERSION, *SADARI_GIT_COMMIT ? " commit " : "",
               SADARI_GIT_COMMIT);
   std::printf("cpu backend: OpenBLAS (OpenMP build) + OpenMP\n");
-#ifdef SADARI_HAVE_CUDA
-  std::printf("cuda backend: %s\n", cuda_backend_info().c_str());
+#if SADARI_HAVE_CUDA
+  std::printf("cuda backend: %s\n", cuda::backend_info().c_str());
 #else
   std::printf("cuda backend: not built (configure with -DSADARI_CUDA=ON)\n");
 #endif

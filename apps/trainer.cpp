@@ -32,9 +32,19 @@ void check_runnable(const Config& cfg) {
     fail(detail::cat("parallel.pp x parallel.dp = ", world,
                      " processes, but sadari train runs in one process in this build"),
          cfg.where("parallel.dp"), "set parallel.pp=1 and parallel.dp=1");
-  if (cfg.train.precision != "f32" && cfg.train.precision != "bf16")
-    fail("precision '" + cfg.train.precision + "' cannot train on the CPU",
-         cfg.where("train.precision"), "use f32 or bf16");
+  // The schema accepts what the planners size; training refuses what it cannot
+  // run exactly rather than silently running something else.
+  if (cfg.train.precision != "f32")
+    fail("precision '" + cfg.train.precision + "' is not trainable on the CPU yet",
+         cfg.where("train.precision"),
+         "use f32 (bf16 mixed precision comes with the GPU training path)");
+  if (cfg.model.attention != "mha")
+    fail("attention '" + cfg.model.attention + "' is not trainable yet",
+         cfg.where("model.attention"), "use attention: mha; mla configs are for the planners");
+  if (cfg.model.kv_heads != 0 && cfg.model.kv_heads != cfg.model.heads)
+    fail(detail::cat("grouped-query attention (kv_heads ", cfg.model.kv_heads, " < heads ",
+                     cfg.model.heads, ") is not trainable yet"),
+         cfg.where("model.kv_heads"), "set kv_heads to 0 or to heads");
 }
 
 // Writes the resolved config next to the run's metrics, atomically (temp + rename),

@@ -91,7 +91,7 @@ std::vector<FieldSpec> build_fields() {
       {SADARI_FIELD(train, seq_len), at_least(1), {}, false, "tokens per sequence; <= model.max_seq_len"},
       {SADARI_FIELD(train, seed), any(), {}, false, "parameters and data order"},
       {SADARI_FIELD(train, precision), any(), V{"f32", "bf16"}, false,
-       "compute precision (bf16 emulated on CPU)"},
+       "compute precision; CPU training runs f32 (bf16 is for the GPU path)"},
       {SADARI_FIELD(train, eval_every), at_least(0), {}, false,
        "steps between validation passes; 0 = only at the end"},
       {SADARI_FIELD(train, eval_batches), at_least(1), {}, false, "micro-batches per validation pass"},

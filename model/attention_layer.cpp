@@ -19,6 +19,9 @@ AttentionLayer<T>::AttentionLayer(const ModelConfig& cfg, int64_t layer, Paramet
   if (cfg.attention != "mha")
     fail("attention '" + cfg.attention + "' is not trainable yet", "model.attention",
          "use attention: mha for training; mla configs are for the planners");
+  if (cfg.kv_heads != 0 && cfg.kv_heads != cfg.heads)
+    fail("grouped-query attention (kv_heads < heads) is not trainable yet", "model.kv_heads",
+         "set kv_heads to 0 or to heads");
   std::string prefix = "blocks." + std::to_string(layer) + ".attn.";
   const int64_t inner = H_ * hd_;
   wq_ = params.add(prefix + "wq", {inner, D_}, Init::normal, cfg.init_std, seed);

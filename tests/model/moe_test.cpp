@@ -13,17 +13,10 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "tests/model/grad_check.h"
+#include "tests/model/model_test_util.h"
 
 namespace sadari {
 namespace {
-
-template <typename T>
-std::vector<T> random_vec(int64_t n, uint64_t seed, double scale) {
-  std::vector<T> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<T>(scale * normal(seed, stream_key("moe_test"), i));
-  return v;
-}
 
 // --- dispatcher ------------------------------------------------------------
 
@@ -182,20 +175,6 @@ TEST(MoELayer, LocalExpertRangeDecidesWhichExpertsExist) {
   EXPECT_THROW(MoELayer<float>(cfg, 1, ps, 77, &wrong_e), Error);
 }
 
-// Collects every parameter of the layer as a gradient-check target.
-std::vector<GradTarget> param_targets(const ParameterStore& ps,
-                                      std::vector<std::vector<double>>& grads) {
-  std::vector<GradTarget> t;
-  grads.clear();
-  grads.reserve(ps.all().size());
-  for (const auto& p : ps.all()) {
-    if (!p->trainable) continue;
-    const double* g = p->g<double>();
-    grads.emplace_back(g, g + p->numel());
-    t.push_back({p->w<double>(), p->numel(), grads.back().data(), p->name});
-  }
-  return t;
-}
 
 struct LayerGradCase {
   const char* name;
