@@ -1,5 +1,6 @@
 #include "apps/command_line.h"
 
+#include "apps/commands.h"  // UsageError
 #include "core/error.h"
 
 namespace sadari {
@@ -34,15 +35,15 @@ ParsedArgs parse_args(const std::string& command, const std::vector<std::string>
     const OptionSpec* spec = nullptr;
     for (const auto& s : specs)
       if (s.name == name) spec = &s;
-    if (!spec) fail("unknown option --" + name, where, "see sadari " + command + " --help");
+    if (!spec) throw UsageError("unknown option --" + name, where, "see sadari " + command + " --help");
     if (spec->takes_value && !inline_value) {
-      if (i + 1 >= args.size()) fail("option --" + name + " needs a value", where);
+      if (i + 1 >= args.size()) throw UsageError("option --" + name + " needs a value", where);
       value = args[++i];
     } else if (!spec->takes_value && inline_value) {
-      fail("option --" + name + " takes no value", where);
+      throw UsageError("option --" + name + " takes no value", where);
     }
     if (!spec->repeatable && out.values.count(name))
-      fail("option --" + name + " given twice", where);
+      throw UsageError("option --" + name + " given twice", where);
     out.values[name].push_back(value);
   }
   return out;

@@ -24,7 +24,8 @@ struct ParsedArgs {
   std::vector<std::string> all(const std::string& name) const;
 };
 
-// Throws Error (where = "sadari <command>") on unknown options or missing values.
+// Throws UsageError (apps/commands.h; where = "sadari <command>", exit code 2) on
+// unknown options, missing values and repeated non-repeatable options.
 ParsedArgs parse_args(const std::string& command, const std::vector<std::string>& args,
                       const std::vector<OptionSpec>& specs);
 

@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   try {
     return sadari::run_command(command, args);
   } catch (const sadari::UsageError& e) {
-    std::fprintf(stderr, "sadari %s: %s\n", command.c_str(), e.what());
+    // Same one-line shape as any other error; the exit code tells them apart.
+    std::fprintf(stderr, "sadari: error: %s\n", e.what());
     return 2;
   } catch (const sadari::Error& e) {
     std::fprintf(stderr, "sadari: error: %s\n", e.what());

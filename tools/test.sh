@@ -13,6 +13,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSADARI_CUDA=OFF >/dev/null
 cmake --build build -j"$jobs"
 # Tests run two at a time: several are multi-threaded already.
 (cd build && ctest --output-on-failure -j2 --timeout 900)
+# The README's main command runs build/sadari: check that path, end to end.
+echo "== smoke: build/sadari train configs/tiny-moe.yaml (5 steps) =="
+build/sadari train configs/tiny-moe.yaml --set train.steps=5 --set train.eval_every=5 --set optim.warmup_steps=2 \
+  --set logging.run_dir=build/smoke-run --set logging.progress=plain | tail -n 1
 
 if command -v nvcc >/dev/null 2>&1; then
   echo "== CUDA backend: compile and link only (no GPU is needed for this step) =="
