@@ -2,13 +2,20 @@
 //
 // A ProfileScope adds the wall time of its lifetime to one category when
 // profiling is enabled; when disabled it costs one branch. Scopes are placed at
-// leaves (a GEMM call, the attention kernel, the MoE permutation, the optimizer
-// update) so categories do not overlap; whatever they do not cover is "other".
-// Only the training thread may open scopes (never inside an OpenMP region).
+// leaves (a GEMM call, the attention kernel, the MoE routing and permutation, the
+// optimizer update); whatever they do not cover is "other".
+//
+// Nesting: a scope opened inside another is charged its own time, and that time
+// is taken out of the enclosing scope (self time, as in a flat profile). So the
+// categories never overlap and their sum never exceeds the wall time, even where
+// one scope encloses another (an optimizer scope around code that calls a GEMM,
+// say).
+//
+// Threads: only the training thread may open scopes, never inside an OpenMP
+// region (the totals and the scope stack are not synchronised).
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <string_view>
 
 namespace sadari {
@@ -20,38 +27,41 @@ struct Profile {
   std::array<double, static_cast<size_t>(ProfileCategory::count)> seconds{};
   double& operator[](ProfileCategory c) { return seconds[static_cast<size_t>(c)]; }
   double operator[](ProfileCategory c) const { return seconds[static_cast<size_t>(c)]; }
+  double total() const {
+    double s = 0;
+    for (double v : seconds) s += v;
+    return s;
+  }
 };
 
 void set_profiling(bool enabled);
 bool profiling_enabled();
-// The totals since the last reset.
+// The totals since the last reset (self time per category).
 Profile profile_totals();
+// A scope open across a reset is charged only for its time after the reset.
 void reset_profile();
 
 namespace detail {
 extern bool g_profiling;
-void profile_add(ProfileCategory c, double seconds);
+// Open and close the innermost scope (a stack of open scopes; see Nesting above).
+void profile_enter(ProfileCategory c);
+void profile_exit();
 Profile& totals();
 }  // namespace detail
 
 class ProfileScope {
  public:
-  explicit ProfileScope(ProfileCategory c) : category_(c), active_(detail::g_profiling) {
-    if (active_) start_ = std::chrono::steady_clock::now();
+  explicit ProfileScope(ProfileCategory c) : active_(detail::g_profiling) {
+    if (active_) detail::profile_enter(c);
   }
   ~ProfileScope() {
-    if (active_)
-      detail::profile_add(category_, std::chrono::duration<double>(
-                                         std::chrono::steady_clock::now() - start_)
-                                         .count());
+    if (active_) detail::profile_exit();
   }
   ProfileScope(const ProfileScope&) = delete;
   ProfileScope& operator=(const ProfileScope&) = delete;
 
  private:
-  ProfileCategory category_;
   bool active_;
-  std::chrono::steady_clock::time_point start_;
 };
 
 }  // namespace sadari

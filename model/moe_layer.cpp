@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/profile.h"
 #include "model/linear.h"
 #include "model/swiglu_ffn.h"
 
@@ -84,42 +85,64 @@ double MoELayer<T>::forward(const T* x, T* y, int64_t n, int64_t seq, Cache& c) 
   // Router: logits by one GEMM, then scores, selection and gate weights.
   grow(c.router.logits, n * E_);
   linear_forward<T>(x, router_weight_->w<T>(), c.router.logits.data(), n, D_, E_);
-  router_.route(router_bias_->w<T>(), n, c.router);
-
-  c.aux_loss = 0.0;
-  if (aux_alpha_ > 0)
-    c.aux_loss = seq_aux_loss_forward<T>(c.router.scores.data(), c.router.expert.data(), n, seq,
-                                         E_, K_, aux_alpha_, c.aux_f);
-
   if (!c.dispatch) c.dispatch = dispatcher_->make_state();
   DispatchState<T>& ds = *c.dispatch;
-  dispatcher_->dispatch(x, c.router.expert.data(), n, K_, D_, ds);
+  {
+    // Routing bookkeeping: scores, top-k, aux loss, permutation into expert rows.
+    ProfileScope scope(ProfileCategory::moe_routing);
+    router_.route(router_bias_->w<T>(), n, c.router);
+    c.aux_loss = 0.0;
+    if (aux_alpha_ > 0)
+      c.aux_loss = seq_aux_loss_forward<T>(c.router.scores.data(), c.router.expert.data(), n,
+                                           seq, E_, K_, aux_alpha_, c.aux_f);
+    dispatcher_->dispatch(x, c.router.expert.data(), n, K_, D_, ds);
+  }
 
   // Local experts: expert j's rows are contiguous, so it is one SwiGLU (two GEMMs
-  // and the gate) on a slice. Experts without rows are skipped.
+  // and the gate) on a slice; the shared experts are one more SwiGLU on all tokens,
+  // writing y, which combine then adds the routed part to. All of them run as one
+  // group: each phase's GEMMs in one grouped GEMM (see swiglu_ffn.h), bit for bit
+  // the same as one SwiGLU call after another. Experts without rows are skipped.
   const int64_t R = ds.num_rows();
   grow(c.expert_out, R * D_);
   grow(c.expert_act, R * 2 * F_);
   grow(c.expert_h, R * F_);
+  std::vector<SwigluFfnMember<T>> group;
+  group.reserve(expert_gate_up_.size() + 1);
   for (size_t j = 0; j < expert_gate_up_.size(); ++j) {
-    const int64_t off = ds.local_offsets[j], cnt = ds.local_counts[j];
-    if (cnt == 0) continue;
-    swiglu_ffn_forward<T>(ds.rows.data() + off * D_, expert_gate_up_[j]->w<T>(),
-                          expert_down_[j]->w<T>(), c.expert_out.data() + off * D_,
-                          c.expert_act.data() + off * 2 * F_, c.expert_h.data() + off * F_, cnt,
-                          D_, F_);
+    const int64_t off = ds.local_offsets[j];
+    SwigluFfnMember<T> m;
+    m.n = ds.local_counts[j];
+    m.F = F_;
+    m.x = ds.rows.data() + off * D_;
+    m.w_gate_up = expert_gate_up_[j]->w<T>();
+    m.w_down = expert_down_[j]->w<T>();
+    m.y = c.expert_out.data() + off * D_;
+    m.gate_up_act = c.expert_act.data() + off * 2 * F_;
+    m.h = c.expert_h.data() + off * F_;
+    group.push_back(m);
   }
-
-  // y starts as the shared experts' output; combine adds the routed part.
   if (S_ > 0) {
     grow(c.shared_act, n * 2 * S_);
     grow(c.shared_h, n * S_);
-    swiglu_ffn_forward<T>(x, shared_gate_up_->w<T>(), shared_down_->w<T>(), y,
-                          c.shared_act.data(), c.shared_h.data(), n, D_, S_);
+    SwigluFfnMember<T> m;
+    m.n = n;
+    m.F = S_;
+    m.x = x;
+    m.w_gate_up = shared_gate_up_->w<T>();
+    m.w_down = shared_down_->w<T>();
+    m.y = y;
+    m.gate_up_act = c.shared_act.data();
+    m.h = c.shared_h.data();
+    group.push_back(m);
   } else if (n > 0) {
     std::memset(y, 0, sizeof(T) * n * D_);
   }
-  dispatcher_->combine(c.expert_out.data(), c.router.weight.data(), y, ds);
+  swiglu_ffn_forward_grouped<T>(group.data(), static_cast<int64_t>(group.size()), D_);
+  {
+    ProfileScope scope(ProfileCategory::moe_routing);
+    dispatcher_->combine(c.expert_out.data(), c.router.weight.data(), y, ds);
+  }
   return c.aux_loss;
 }
 
@@ -135,48 +158,83 @@ void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const
   grow(c.d_weight, n * K_);
   grow(c.d_expert_out, R * D_);
   grow(c.d_rows, R * D_);
-  dispatcher_->combine_backward(dy, c.expert_out.data(), c.router.weight.data(),
-                                c.d_expert_out.data(), c.d_weight.data(), ds);
-
-  // Experts backward, one SwiGLU per local expert on its slice.
-  int64_t max_rows = 0;
-  for (int64_t cnt : ds.local_counts) max_rows = std::max(max_rows, cnt);
-  grow(c.scratch, std::max(max_rows * 3 * F_, n * 3 * S_));
-  for (size_t j = 0; j < expert_gate_up_.size(); ++j) {
-    const int64_t off = ds.local_offsets[j], cnt = ds.local_counts[j];
-    if (cnt == 0) continue;  // gradient stays as it was (no contribution)
-    swiglu_ffn_backward<T>(c.d_expert_out.data() + off * D_, ds.rows.data() + off * D_,
-                           expert_gate_up_[j]->w<T>(), expert_down_[j]->w<T>(),
-                           c.expert_act.data() + off * 2 * F_, c.expert_h.data() + off * F_,
-                           c.d_rows.data() + off * D_, expert_gate_up_[j]->g<T>(),
-                           expert_down_[j]->g<T>(), c.scratch.data(), cnt, D_, F_);
+  {
+    ProfileScope scope(ProfileCategory::moe_routing);
+    dispatcher_->combine_backward(dy, c.expert_out.data(), c.router.weight.data(),
+                                  c.d_expert_out.data(), c.d_weight.data(), ds);
   }
 
-  // dx = shared-expert input gradient (written), then the router's and the
-  // routed experts' contributions are added in a fixed order.
+  // Experts and shared experts backward, as one group (see forward). dx is
+  // written by the shared experts' input gradient; the router's and the routed
+  // experts' contributions are added below in a fixed order.
+  // Scratch: routed dh [R, F], dgate_up [R, 2F], then shared dh [n, S], dgate_up [n, 2S].
+  grow(c.scratch, R * 3 * F_ + n * 3 * S_);
+  T* routed_dh = c.scratch.data();
+  T* routed_dgu = routed_dh + R * F_;
+  T* shared_dh = routed_dgu + R * 2 * F_;
+  T* shared_dgu = shared_dh + n * S_;
+  std::vector<SwigluFfnMember<T>> group;
+  group.reserve(expert_gate_up_.size() + 1);
+  for (size_t j = 0; j < expert_gate_up_.size(); ++j) {
+    const int64_t off = ds.local_offsets[j];
+    SwigluFfnMember<T> m;
+    m.n = ds.local_counts[j];  // 0: the gradient stays as it was (no contribution)
+    m.F = F_;
+    m.x = ds.rows.data() + off * D_;
+    m.w_gate_up = expert_gate_up_[j]->w<T>();
+    m.w_down = expert_down_[j]->w<T>();
+    m.gate_up_act = c.expert_act.data() + off * 2 * F_;
+    m.h = c.expert_h.data() + off * F_;
+    m.dy = c.d_expert_out.data() + off * D_;
+    m.dx = c.d_rows.data() + off * D_;
+    m.dw_gate_up = expert_gate_up_[j]->g<T>();
+    m.dw_down = expert_down_[j]->g<T>();
+    m.dh = routed_dh + off * F_;
+    m.dgate_up = routed_dgu + off * 2 * F_;
+    group.push_back(m);
+  }
   if (S_ > 0) {
-    swiglu_ffn_backward<T>(dy, c.x, shared_gate_up_->w<T>(), shared_down_->w<T>(),
-                           c.shared_act.data(), c.shared_h.data(), dx, shared_gate_up_->g<T>(),
-                           shared_down_->g<T>(), c.scratch.data(), n, D_, S_);
+    SwigluFfnMember<T> m;
+    m.n = n;
+    m.F = S_;
+    m.x = c.x;
+    m.w_gate_up = shared_gate_up_->w<T>();
+    m.w_down = shared_down_->w<T>();
+    m.gate_up_act = c.shared_act.data();
+    m.h = c.shared_h.data();
+    m.dy = dy;
+    m.dx = dx;
+    m.dw_gate_up = shared_gate_up_->g<T>();
+    m.dw_down = shared_down_->g<T>();
+    m.dh = shared_dh;
+    m.dgate_up = shared_dgu;
+    group.push_back(m);
   } else if (n > 0) {
     std::memset(dx, 0, sizeof(T) * n * D_);
   }
+  swiglu_ffn_backward_grouped<T>(group.data(), static_cast<int64_t>(group.size()), D_);
 
   // Router: gate-weight gradient (+ aux loss) -> logits -> W_r and x.
-  const T* d_scores_extra = nullptr;
-  if (aux_alpha_ > 0 && aux_grad_scale != T(0)) {
-    grow(c.d_aux_scores, n * E_);
-    std::fill(c.d_aux_scores.begin(), c.d_aux_scores.begin() + n * E_, T(0));
-    seq_aux_loss_backward<T>(c.router.scores.data(), c.aux_f, n, c.seq, E_, aux_alpha_,
-                             static_cast<double>(aux_grad_scale), c.d_aux_scores.data());
-    d_scores_extra = c.d_aux_scores.data();
-  }
   grow(c.d_logits, n * E_);
-  router_.backward(c.d_weight.data(), d_scores_extra, c.router, c.d_logits.data());
+  {
+    ProfileScope scope(ProfileCategory::moe_routing);
+    const T* d_scores_extra = nullptr;
+    if (aux_alpha_ > 0 && aux_grad_scale != T(0)) {
+      grow(c.d_aux_scores, n * E_);
+      std::fill(c.d_aux_scores.begin(), c.d_aux_scores.begin() + n * E_, T(0));
+      seq_aux_loss_backward<T>(c.router.scores.data(), c.aux_f, n, c.seq, E_, aux_alpha_,
+                               static_cast<double>(aux_grad_scale), c.d_aux_scores.data());
+      d_scores_extra = c.d_aux_scores.data();
+    }
+    router_.backward(c.d_weight.data(), d_scores_extra, c.router, c.d_logits.data());
+  }
   linear_backward<T>(c.d_logits.data(), c.x, router_weight_->w<T>(), dx, router_weight_->g<T>(), n,
                      D_, E_, /*accumulate_dx=*/true);
 
-  dispatcher_->dispatch_backward(c.d_rows.data(), dx, ds);
+  {
+    ProfileScope scope(ProfileCategory::moe_routing);
+    dispatcher_->dispatch_backward(c.d_rows.data(), dx, ds);
+  }
 }
 
 template <typename T>

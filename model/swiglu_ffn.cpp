@@ -1,5 +1,9 @@
 #include "model/swiglu_ffn.h"
 
+#include <vector>
+
+#include "core/profile.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/swiglu.h"
 #include "model/linear.h"
 
@@ -26,11 +30,107 @@ void swiglu_ffn_backward(const T* dy, const T* x, const T* w_gate_up, const T* w
   linear_backward<T>(dgate_up, x, w_gate_up, dx, dw_gate_up, n, D, 2 * F, accumulate_dx);
 }
 
+namespace {
+
+// The products of linear_forward / linear_backward (model/linear.cpp) as grouped-GEMM
+// problems, with the same arguments matmul would pass to gemm.
+template <typename T>
+cpu::GemmProblem<T> product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
+                            const T* B, T* C, T beta) {
+  return {ta, tb, M, N, K, T(1), A, ta ? M : K, B, tb ? K : N, beta, C, N};
+}
+
+template <typename T>
+void run_grouped(const std::vector<cpu::GemmProblem<T>>& problems) {
+  if (problems.empty()) return;
+  ProfileScope scope(ProfileCategory::gemm);
+  cpu::gemm_grouped<T>(problems.data(), static_cast<int64_t>(problems.size()));
+}
+
+// Calls run(first member, rows) once per run of consecutive members whose buffers
+// continue one another (expert slices of one buffer; `adjacent` decides), so an
+// elementwise kernel covers a whole run in one call: the same values either way.
+template <typename T, typename Adjacent, typename Run>
+void for_adjacent_runs(const SwigluFfnMember<T>* m, int64_t count, Adjacent adjacent, Run run) {
+  int64_t i = 0;
+  while (i < count) {
+    if (m[i].n == 0) {
+      ++i;
+      continue;
+    }
+    int64_t j = i + 1, rows = m[i].n;
+    while (j < count && (m[j].n == 0 || (m[j].F == m[i].F && adjacent(m[i], rows, m[j]))))
+      rows += m[j++].n;
+    run(m[i], rows);
+    i = j;
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void swiglu_ffn_forward_grouped(const SwigluFfnMember<T>* m, int64_t count, int64_t D) {
+  std::vector<cpu::GemmProblem<T>> p;
+  for (int64_t i = 0; i < count; ++i)
+    if (m[i].n > 0)
+      p.push_back(product<T>(false, true, m[i].n, 2 * m[i].F, D, m[i].x, m[i].w_gate_up,
+                             m[i].gate_up_act, T(0)));
+  run_grouped(p);
+  for_adjacent_runs<T>(
+      m, count,
+      [](const SwigluFfnMember<T>& a, int64_t rows, const SwigluFfnMember<T>& b) {
+        return b.gate_up_act == a.gate_up_act + rows * 2 * a.F && b.h == a.h + rows * a.F;
+      },
+      [](const SwigluFfnMember<T>& a, int64_t rows) {
+        cpu::swiglu_forward<T>(a.gate_up_act, a.h, rows, a.F);
+      });
+  p.clear();
+  for (int64_t i = 0; i < count; ++i)
+    if (m[i].n > 0)
+      p.push_back(product<T>(false, true, m[i].n, D, m[i].F, m[i].h, m[i].w_down, m[i].y, T(0)));
+  run_grouped(p);
+}
+
+template <typename T>
+void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int64_t D) {
+  // dh = dy W_down and dW_down += dy^T h.
+  std::vector<cpu::GemmProblem<T>> p;
+  for (int64_t i = 0; i < count; ++i) {
+    if (m[i].n == 0) continue;
+    const int64_t n = m[i].n, F = m[i].F;
+    p.push_back(product<T>(false, false, n, F, D, m[i].dy, m[i].w_down, m[i].dh, T(0)));
+    p.push_back(product<T>(true, false, D, F, n, m[i].dy, m[i].h, m[i].dw_down, T(1)));
+  }
+  run_grouped(p);
+  for_adjacent_runs<T>(
+      m, count,
+      [](const SwigluFfnMember<T>& a, int64_t rows, const SwigluFfnMember<T>& b) {
+        return b.dh == a.dh + rows * a.F && b.gate_up_act == a.gate_up_act + rows * 2 * a.F &&
+               b.dgate_up == a.dgate_up + rows * 2 * a.F;
+      },
+      [](const SwigluFfnMember<T>& a, int64_t rows) {
+        cpu::swiglu_backward<T>(a.dh, a.gate_up_act, a.dgate_up, rows, a.F);
+      });
+  // dx (=|+=) dgate_up W_gate_up and dW_gate_up += dgate_up^T x.
+  p.clear();
+  for (int64_t i = 0; i < count; ++i) {
+    if (m[i].n == 0) continue;
+    const int64_t n = m[i].n, F = m[i].F;
+    const T* dgu = m[i].dgate_up;
+    p.push_back(product<T>(false, false, n, D, 2 * F, dgu, m[i].w_gate_up, m[i].dx,
+                           m[i].accumulate_dx ? T(1) : T(0)));
+    p.push_back(product<T>(true, false, 2 * F, D, n, dgu, m[i].x, m[i].dw_gate_up, T(1)));
+  }
+  run_grouped(p);
+}
+
 #define SADARI_INSTANTIATE(T)                                                                  \
   template void swiglu_ffn_forward<T>(const T*, const T*, const T*, T*, T*, T*, int64_t,       \
                                       int64_t, int64_t);                                       \
   template void swiglu_ffn_backward<T>(const T*, const T*, const T*, const T*, const T*,       \
-                                       const T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, bool);
+                                       const T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, bool); \
+  template void swiglu_ffn_forward_grouped<T>(const SwigluFfnMember<T>*, int64_t, int64_t);      \
+  template void swiglu_ffn_backward_grouped<T>(const SwigluFfnMember<T>*, int64_t, int64_t);
 SADARI_INSTANTIATE(float)
 SADARI_INSTANTIATE(double)
 #undef SADARI_INSTANTIATE

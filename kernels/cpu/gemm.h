@@ -19,6 +19,32 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
+// One product of a grouped GEMM: C = alpha * op(A) * op(B) + beta * C, with the
+// conventions of gemm() above.
+template <typename T>
+struct GemmProblem {
+  bool trans_a = false, trans_b = false;
+  int64_t M = 0, N = 0, K = 0;
+  T alpha = T(1);
+  const T* A = nullptr;
+  int64_t lda = 0;
+  const T* B = nullptr;
+  int64_t ldb = 0;
+  T beta = T(0);
+  T* C = nullptr;
+  int64_t ldc = 0;
+};
+
+// Grouped GEMM: computes every problem exactly as gemm() would alone (the same
+// tiles, so the same bits), but all tiles of all problems share one parallel
+// region instead of one region per problem. For many small independent products
+// (the experts of an MoE layer, each on its own slice of rows) this saves a
+// fork/join per product and lets small products run side by side.
+// REQUIRES: no problem's C overlaps another problem's A, B or C. Validation is as
+// in gemm() and happens for all problems before any is computed.
+template <typename T>
+void gemm_grouped(const GemmProblem<T>* problems, int64_t count);
+
 // Convenience for packed operands: lda/ldb/ldc implied by the shapes.
 template <typename T>
 void matmul(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, const T* B,

@@ -1,6 +1,6 @@
 // Internal to kernels/cpu (not a kernel contract): vectorised exp over arrays, and
 // a double-accumulated sum, for the softmax-shaped loops of attention, softmax
-// and cross-entropy.
+// and cross-entropy; a vectorised logistic sigmoid for SwiGLU.
 //
 // Why: libm's expf is one call per element (glibc's vector variants need
 // -ffast-math), and it was the largest single cost of attention's softmax. GCC
@@ -87,6 +87,21 @@ inline void exp_shifted(const float* x, float shift, float* y, int64_t n) {
     exp_f32x8(v);
     std::memcpy(y + i, &v, sizeof(float) * (n - i));
   }
+}
+
+// v = 1 / (1 + exp(-v)) in each lane, through e = exp(-|v|) <= 1 so nothing
+// overflows: 1 / (1 + e) for v >= 0, e / (1 + e) below (the stable form of the
+// scalar kernels). NaN stays NaN. Within ~2 ulp of the exactly rounded sigmoid.
+inline void sigmoid_f32x8(f32x8& v) {
+  const f32x8 x = v;
+  const i32x8 negative = x < 0.0f;
+  const i32x8 sign = i32x8{} + int32_t(0x80000000u);
+  f32x8 e = __builtin_bit_cast(f32x8, __builtin_bit_cast(i32x8, x) | sign);  // -|x|
+  exp_f32x8(e);
+  const f32x8 d = e + 1.0f;
+  const f32x8 pos = 1.0f / d, neg = e / d;
+  v = __builtin_bit_cast(f32x8, (__builtin_bit_cast(i32x8, neg) & negative) |
+                                    (__builtin_bit_cast(i32x8, pos) & ~negative));
 }
 
 inline void exp_shifted(const double* x, double shift, double* y, int64_t n) {
