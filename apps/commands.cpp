@@ -1,9 +1,13 @@
 #include "apps/commands.h"
 
 #include <cstdio>
+#include <optional>
 
 #include "apps/command_line.h"
 #include "apps/trainer.h"
+#include "comm/abort_job.h"
+#include "comm/launch_env.h"
+#include "comm/mpi_environment.h"
 #include "core/config_load.h"
 #include "data/prepare_data.h"
 
@@ -52,7 +56,24 @@ int cmd_train(const std::vector<std::string>& args) {
                  kConfigOptions))
     return 0;
   const Config cfg = load_config(single_positional(a, "train", "CONFIG file"), a.all("set"));
-  const TrainResult r = train(cfg);
+  // Started by a launcher (mpirun, srun): MPI over every process of the job, even
+  // a job of one. Started directly: one process, no MPI (no singleton start-up,
+  // and a laptop needs no MPI runtime configured).
+  const LaunchEnvironment launch = detect_launch_environment();
+  std::optional<MpiEnvironment> mpi;
+  if (launch.launcher != Launcher::none) {
+    mpi.emplace(nullptr, nullptr, static_cast<double>(cfg.parallel.comm_timeout_s));
+    check_launch_matches_world(launch, mpi->world().rank(), mpi->world().size());
+  }
+  TrainResult r;
+  try {
+    r = mpi ? train(cfg, mpi->world()) : train(cfg);
+  } catch (const RankFailure& e) {
+    // Peers may be blocked in a collective with this rank: returning would hang
+    // them in MPI_Finalize. End the whole job with the message instead.
+    abort_job(e.what(), 1);
+  }
+  if (mpi && mpi->world().rank() != 0) return 0;
   if (r.entropy_floor)
     std::printf("final validation loss %.4f (entropy floor of the synthetic corpus %.4f)\n",
                 r.final_val_loss, *r.entropy_floor);

@@ -1,11 +1,17 @@
 // The `sadari` command line. Only this file turns errors into exit codes:
 //   0 success, 1 an Error (one line on stderr), 2 a usage error.
+// Under a launcher (mpirun -np N sadari ...) every rank runs this; errors that
+// reach main are the ones every rank hits the same way (usage, config, layout,
+// data: found before any communication), so only world rank 0 prints them and
+// every rank exits with the same status. Errors of one rank after communication
+// started never get here: `sadari train` ends the job with abort_job.
 #include <cstdio>
 #include <exception>
 #include <string>
 #include <vector>
 
 #include "apps/commands.h"
+#include "comm/launch_env.h"
 #include "core/error.h"
 
 namespace {
@@ -23,6 +29,19 @@ const char* kUsage =
     "\n"
     "Run `sadari COMMAND --help` for a command's options.\n";
 
+// True unless this is a rank other than 0 of a launched job.
+bool reports_errors() {
+  try {
+    return sadari::detect_launch_environment().rank == 0;
+  } catch (const sadari::Error&) {
+    return true;  // an inconsistent environment: better every rank than none
+  }
+}
+
+void report(const char* line) {
+  if (reports_errors()) std::fprintf(stderr, "sadari: error: %s\n", line);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,17 +56,16 @@ int main(int argc, char** argv) {
     return sadari::run_command(command, args);
   } catch (const sadari::UsageError& e) {
     // Same one-line shape as any other error; the exit code tells them apart.
-    std::fprintf(stderr, "sadari: error: %s\n", e.what());
+    report(e.what());
     return 2;
   } catch (const sadari::Error& e) {
-    std::fprintf(stderr, "sadari: error: %s\n", e.what());
+    report(e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "sadari: error: out of memory (hint: reduce the batch or model size)\n");
+    report("out of memory (hint: reduce the batch or model size)");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sadari: error: %s (hint: this is unexpected; please report it)\n",
-                 e.what());
+    report((std::string(e.what()) + " (hint: this is unexpected; please report it)").c_str());
     return 1;
   }
 }

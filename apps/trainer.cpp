@@ -8,44 +8,24 @@
 #include <fstream>
 
 #include "apps/progress.h"
+#include "comm/process_groups.h"
+#include "comm/self_communicator.h"
 #include "core/config_load.h"
 #include "core/error.h"
-#include "core/profile.h"
 #include "data/dataset.h"
 #include "data/sampler.h"
 #include "data/tokenizer.h"
 #include "model/transformer.h"
-#include "optim/adamw.h"
-#include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
+#include "parallel/distributed_optimizer.h"
+#include "parallel/expert_parallel_dispatcher.h"
+#include "parallel/expert_placement.h"
 
 namespace sadari {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Layouts this entry point can run; the rest is rejected before any allocation.
-void check_runnable(const Config& cfg) {
-  const int64_t world = cfg.parallel.pp * cfg.parallel.dp;
-  if (world != 1)
-    fail(detail::cat("parallel.pp x parallel.dp = ", world,
-                     " processes, but sadari train runs in one process in this build"),
-         cfg.where("parallel.dp"), "set parallel.pp=1 and parallel.dp=1");
-  // The schema accepts what the planners size; training refuses what it cannot
-  // run exactly rather than silently running something else.
-  if (cfg.train.precision != "f32")
-    fail("precision '" + cfg.train.precision + "' is not trainable on the CPU yet",
-         cfg.where("train.precision"),
-         "use f32 (bf16 mixed precision comes with the GPU training path)");
-  if (cfg.model.attention != "mha")
-    fail("attention '" + cfg.model.attention + "' is not trainable yet",
-         cfg.where("model.attention"), "use attention: mha; mla configs are for the planners");
-  if (cfg.model.kv_heads != 0 && cfg.model.kv_heads != cfg.model.heads)
-    fail(detail::cat("grouped-query attention (kv_heads ", cfg.model.kv_heads, " < heads ",
-                     cfg.model.heads, ") is not trainable yet"),
-         cfg.where("model.kv_heads"), "set kv_heads to 0 or to heads");
-}
 
 // Writes the resolved config next to the run's metrics, atomically (temp + rename),
 // so a run directory never holds a half-written config.
@@ -93,123 +73,217 @@ void add_counts(std::vector<std::vector<int64_t>>& sum,
     for (size_t e = 0; e < sum[l].size(); ++e) sum[l][e] += counts[l][e];
 }
 
-// Mean cross-entropy over `batches` validation micro-batches, in a fixed order.
+
+// Load statistics of the whole global batch: every rank gets the same sums, so
+// the aux-loss-free bias moves identically everywhere. COLLECTIVE over dp.
+void sum_counts_over(Communicator& dp, std::vector<std::vector<int64_t>>& counts) {
+  std::vector<int64_t> flat;
+  for (const auto& layer : counts) flat.insert(flat.end(), layer.begin(), layer.end());
+  dp.all_reduce(flat.data(), static_cast<int64_t>(flat.size()), ReduceOp::sum);
+  size_t i = 0;
+  for (auto& layer : counts)
+    for (auto& c : layer) c = flat[i++];
+}
+
+// Mean cross-entropy over `batches` validation micro-batches. The batches are
+// split over the dp ranks when they divide evenly (batch b on dp rank b % dp);
+// otherwise every rank evaluates all of them. Either way each rank of an ep group
+// runs the same number of forwards, as the expert all-to-all requires.
+// COLLECTIVE over dp.
 double validation_loss(const Transformer<float>& model, typename Transformer<float>::Cache& cache,
                        const WindowSampler& sampler, int64_t batches, int64_t micro, int64_t seq,
-                       std::vector<int32_t>& inputs, std::vector<int32_t>& targets) {
-  double ce = 0;
-  int64_t tokens = 0;
-  for (int64_t b = 0; b < batches; ++b) {
+                       Communicator& dp, std::vector<int32_t>& inputs,
+                       std::vector<int32_t>& targets) {
+  const bool split = batches % dp.size() == 0;
+  double sums[2] = {0, 0};  // ce, tokens
+  for (int64_t b = split ? dp.rank() : 0; b < batches; b += split ? dp.size() : 1) {
     sampler.fill(b * micro, micro, inputs.data(), targets.data());
     ForwardResult r = model.forward(inputs.data(), targets.data(), micro, seq, cache);
-    ce += r.ce_sum;
-    tokens += r.tokens;
+    sums[0] += r.ce_sum;
+    sums[1] += static_cast<double>(r.tokens);
   }
-  return ce / static_cast<double>(std::max<int64_t>(1, tokens));
+  if (split) dp.all_reduce(sums, 2, ReduceOp::sum);
+  return sums[0] / std::max(1.0, sums[1]);
 }
 
 }  // namespace
 
-TrainResult train(const Config& cfg) {
-  check_runnable(cfg);
-  if (cfg.train.threads > 0) omp_set_num_threads(static_cast<int>(cfg.train.threads));
-
+void check_trainable(const Config& cfg, int world_size) {
+  const ParallelConfig& p = cfg.parallel;
+  if (p.pp > 1)
+    fail(detail::cat("pipeline parallelism (parallel.pp = ", p.pp, ") is not implemented yet"),
+         cfg.where("parallel.pp"),
+         "set parallel.pp=1 and use data and expert parallelism (parallel.dp, parallel.ep); "
+         "pipeline parallelism comes later");
+  // A world size that does not match the layout: one message naming both.
+  check_layout(ParallelLayout{static_cast<int>(p.pp), static_cast<int>(p.dp),
+                              static_cast<int>(p.ep)},
+               world_size);
+  // The schema accepts what the planners size; training refuses what it cannot
+  // run exactly rather than silently running something else.
+  if (cfg.train.precision != "f32")
+    fail("precision '" + cfg.train.precision + "' is not trainable on the CPU yet",
+         cfg.where("train.precision"),
+         "use f32 (bf16 mixed precision comes with the GPU training path)");
+  if (cfg.model.attention != "mha")
+    fail("attention '" + cfg.model.attention + "' is not trainable yet",
+         cfg.where("model.attention"), "use attention: mha; mla configs are for the planners");
+  if (cfg.model.kv_heads != 0 && cfg.model.kv_heads != cfg.model.heads)
+    fail(detail::cat("grouped-query attention (kv_heads ", cfg.model.kv_heads, " < heads ",
+                     cfg.model.heads, ") is not trainable yet"),
+         cfg.where("model.kv_heads"), "set kv_heads to 0 or to heads");
   const ByteTokenizer tokenizer;
   if (cfg.model.vocab_size < tokenizer.vocab_size())
     fail(detail::cat("model.vocab_size = ", cfg.model.vocab_size, " is smaller than the ",
                      tokenizer.vocab_size(), " tokens of the byte-level tokenizer"),
          cfg.where("model.vocab_size"), detail::cat("set it to at least ", tokenizer.vocab_size()));
+}
 
+TrainResult train(const Config& cfg) {
+  SelfCommunicator world;
+  return train(cfg, world);
+}
+
+namespace {
+
+// The step loop, from the first collective on. `data` is built, the config checked.
+TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& world) {
   const int64_t seq = cfg.train.seq_len, micro = cfg.train.micro_batch;
   const int64_t global = cfg.train.global_batch, steps = cfg.train.steps;
-  DatasetOptions data_options;
-  data_options.seq_len = seq;
-  data_options.vocab_size = cfg.model.vocab_size;
-  data_options.locate = [&cfg](const std::string& key) { return cfg.where(key); };
-  const Dataset data = Dataset::build(cfg.data, data_options);
   const WindowSampler train_sampler = data.train_sampler(cfg.train.seed);
-  if (!data.has_validation())
-    fail("the data has no validation split", cfg.where("data.val_fraction"),
-         "set data.val_path or a data.val_fraction > 0");
   const WindowSampler val_sampler = data.val_sampler();
+  const bool leader = world.rank() == 0;
 
-  Transformer<float> model(cfg.model, cfg.train.seed);
-  AdamW optimizer(cfg.optim, model.params());
-  write_resolved_config(cfg);
-  ProgressReporter progress(cfg.logging, steps);
+  const ParallelLayout layout{static_cast<int>(cfg.parallel.pp), static_cast<int>(cfg.parallel.dp),
+                              static_cast<int>(cfg.parallel.ep)};
+  ProcessGroups groups = make_process_groups(world, layout);
+  Communicator& dp = *groups.dp;
+
+  // Experts over the ep group. With ep = 1 and no capacity limit the local
+  // dispatcher does the same arithmetic without the exchange machinery.
+  std::unique_ptr<ExpertParallelDispatcher<float>> dispatcher;
+  std::optional<ExpertPlacement> placement;
+  if (cfg.model.experts > 0 && (layout.ep > 1 || cfg.parallel.capacity_factor > 0)) {
+    placement = ExpertPlacement::identity(cfg.model.experts, layout.ep);
+    dispatcher =
+        std::make_unique<ExpertParallelDispatcher<float>>(*groups.ep, *placement, cfg.parallel);
+  }
+  Transformer<float> model(cfg.model, cfg.train.seed, dispatcher.get());
+  // Replicated experts (placements with several replicas of one expert) get
+  // their gradients summed over the replicas too; see DistributedOptimizer.
+  DistributedOptimizer optimizer(cfg.optim, cfg.parallel, model.params(), groups,
+                                 placement ? &*placement : nullptr);
+
+  if (leader) write_resolved_config(cfg);
+  std::optional<ProgressReporter> progress;
+  if (leader) progress.emplace(cfg.logging, steps);
 
   TrainResult result;
   result.entropy_floor = data.loss_floor();
   const double flops_per_token = model.train_flops_per_token(seq);
-  progress.note(detail::cat("sadari: training ", cfg.model.name, " (",
-                            model.params().numel() / 1e6, "M parameters) for ", steps,
-                            " steps of ", global, " x ", seq, " tokens on ",
-                            omp_get_max_threads(), " threads; run dir ", cfg.logging.run_dir));
+  if (leader) {
+    const std::string where =
+        world.size() == 1
+            ? std::string("1 process")
+            : detail::cat(world.size(), " processes (dp ", layout.dp, ", ep ", layout.ep,
+                          ", zero_stage ", cfg.parallel.zero_stage, ")");
+    progress->note(detail::cat("sadari: training ", cfg.model.name, " (",
+                               model.params().numel() / 1e6, "M parameters on rank 0) for ", steps,
+                               " steps of ", global, " x ", seq, " tokens on ", where, " x ",
+                               omp_get_max_threads(), " threads; run dir ", cfg.logging.run_dir));
+  }
 
   std::vector<int32_t> inputs(static_cast<size_t>(micro * seq));
   std::vector<int32_t> targets(inputs.size());
   typename Transformer<float>::Cache cache;
+  // Scaled by the GLOBAL batch: summing the ranks' gradients gives the global one.
   const float ce_scale = 1.0f / static_cast<float>(global * seq);
   const float aux_scale = static_cast<float>(micro) / static_cast<float>(global);
+  const int64_t per_rank = global / layout.dp;
   const auto run_start = Clock::now();
   double total_tokens = 0;
 
   for (int64_t step = 0; step < steps; ++step) {
     const auto step_start = Clock::now();
     model.params().zero_grad();
-    double ce = 0, aux = 0;
-    int64_t tokens = 0;
+    double sums[3] = {0, 0, 0};  // ce, tokens, aux over this rank's slice
     std::vector<std::vector<int64_t>> counts;
-    for (int64_t first = step * global; first < (step + 1) * global; first += micro) {
+    const int64_t slice = step * global + dp.rank() * per_rank;
+    for (int64_t first = slice; first < slice + per_rank; first += micro) {
       train_sampler.fill(first, micro, inputs.data(), targets.data());
       ForwardResult r = model.forward(inputs.data(), targets.data(), micro, seq, cache);
       model.backward(cache, ce_scale, aux_scale);
-      ce += r.ce_sum;
-      aux += r.aux_loss * aux_scale;
-      tokens += r.tokens;
+      sums[0] += r.ce_sum;
+      sums[1] += static_cast<double>(r.tokens);
+      sums[2] += r.aux_loss * aux_scale;
       add_counts(counts, model.expert_counts(cache));
     }
+    dp.all_reduce(sums, 3, ReduceOp::sum);
+    sum_counts_over(dp, counts);
     const double lr = learning_rate(cfg.optim, step, steps);
-    double grad_norm = 0;
-    {
-      ProfileScope scope(ProfileCategory::optimizer);
-      grad_norm = clip_gradients(model.params(), cfg.optim.grad_clip);
-      optimizer.step(lr);
-    }
+    const double grad_norm = optimizer.step(lr);
     model.update_router_biases(counts);
 
     const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-    total_tokens += static_cast<double>(tokens);
+    total_tokens += sums[1];
     StepMetrics m;
     m.step = step + 1;
-    m.loss = ce / static_cast<double>(std::max<int64_t>(1, tokens));
-    m.aux_loss = aux;
+    m.loss = sums[0] / std::max(1.0, sums[1]);
+    m.aux_loss = sums[2];
     m.lr = lr;
     m.grad_norm = grad_norm;
     m.seconds = seconds;
-    m.tokens_per_s = static_cast<double>(tokens) / seconds;
+    m.tokens_per_s = sums[1] / seconds;
     m.gflops = m.tokens_per_s * flops_per_token / 1e9;
     m.expert_load_max_over_mean = max_over_mean_load(counts);
+    // The loss is the same on every rank (all-reduced), so every rank stops here.
     if (!std::isfinite(m.loss))
       fail(detail::cat("training diverged: loss is ", m.loss, " at step ", m.step),
            cfg.where("optim.lr"), "lower optim.lr or raise optim.warmup_steps");
     result.losses.push_back(m.loss);
-    progress.on_step(m);
+    if (leader) progress->on_step(m);
 
     const bool last = step + 1 == steps;
     if (last || (cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0)) {
       const double val = validation_loss(model, cache, val_sampler, cfg.train.eval_batches, micro,
-                                         seq, inputs, targets);
+                                         seq, dp, inputs, targets);
       result.val_losses.emplace_back(step + 1, val);
-      progress.on_validation(step + 1, val, result.entropy_floor);
+      if (leader) progress->on_validation(step + 1, val, result.entropy_floor);
     }
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
   result.final_val_loss = result.val_losses.empty() ? 0 : result.val_losses.back().second;
   result.tokens_per_s = total_tokens / elapsed;
   result.model_gflops = result.tokens_per_s * flops_per_token / 1e9;
-  progress.finish();
+  if (leader) progress->finish();
   return result;
+}
+
+}  // namespace
+
+TrainResult train(const Config& cfg, Communicator& world) {
+  // Everything up to the first collective fails the same way on every rank.
+  check_trainable(cfg, world.size());
+  if (cfg.train.threads > 0) omp_set_num_threads(static_cast<int>(cfg.train.threads));
+  DatasetOptions data_options;
+  data_options.seq_len = cfg.train.seq_len;
+  data_options.vocab_size = cfg.model.vocab_size;
+  data_options.locate = [&cfg](const std::string& key) { return cfg.where(key); };
+  const Dataset data = Dataset::build(cfg.data, data_options);
+  if (!data.has_validation())
+    fail("the data has no validation split", cfg.where("data.val_fraction"),
+         "set data.val_path or a data.val_fraction > 0");
+  try {
+    return run_training(cfg, data, world);
+  } catch (const RankFailure&) {
+    throw;
+  } catch (const Error& e) {
+    if (world.size() == 1) throw;
+    throw RankFailure(e.within(detail::cat("rank ", world.world_rank())));
+  } catch (const std::exception& e) {  // bad_alloc and the like: same reasoning
+    if (world.size() == 1) throw;
+    throw RankFailure(Error(e.what(), detail::cat("rank ", world.world_rank())));
+  }
 }
 
 }  // namespace sadari

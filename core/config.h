@@ -57,6 +57,12 @@ struct ParallelConfig {
   int64_t pp = 1;  // pipeline stages
   int64_t dp = 1;  // data-parallel replicas
   int64_t ep = 1;  // expert-parallel degree; divides dp
+  int64_t zero_stage = 1;       // 0: replicated optimizer state; 1: sharded over the group (ZeRO-1)
+  double bucket_mb = 16;        // gradient reduction bucket size (MiB of f32)
+  double comm_timeout_s = 300;  // a collective not done by then ends the job, naming rank and call
+  double capacity_factor = 0;   // 0: dropless; > 0: per-expert capacity = factor * mean load
+  int64_t ranks_per_node = 0;   // 0: from the launcher (local size); for node-limited routing
+  int64_t max_nodes_per_token = 0;  // node-limited routing: experts on at most M nodes; 0 = off
 
   bool operator==(const ParallelConfig&) const = default;
 };

@@ -514,6 +514,9 @@ void validate_relations(const Config& c) {
   if (m.experts % p.ep != 0)
     fail(cat("ep (", p.ep, ") does not divide experts (", m.experts, ")"), c.where("parallel.ep"),
          "every expert-parallel rank holds the same number of experts");
+  if (p.zero_stage > 1)
+    fail(cat("zero_stage ", p.zero_stage, " is not supported"), c.where("parallel.zero_stage"),
+         "use 0 (replicated optimizer state) or 1 (sharded, ZeRO-1)");
   if (p.pp > m.layers)
     fail(cat("pp (", p.pp, ") exceeds layers (", m.layers, ")"), c.where("parallel.pp"),
          "each pipeline stage needs at least one layer");

@@ -82,6 +82,18 @@ std::vector<FieldSpec> build_fields() {
       {SADARI_FIELD(parallel, pp), at_least(1), {}, false, "pipeline stages"},
       {SADARI_FIELD(parallel, dp), at_least(1), {}, false, "data-parallel replicas"},
       {SADARI_FIELD(parallel, ep), at_least(1), {}, false, "expert-parallel degree; divides dp"},
+      {SADARI_FIELD(parallel, zero_stage), at_least(0), {}, false,
+       "0: optimizer state replicated; 1: sharded over the data-parallel group (ZeRO-1)"},
+      {SADARI_FIELD(parallel, bucket_mb), above(0), {}, false,
+       "gradient reduction bucket size in MiB"},
+      {SADARI_FIELD(parallel, comm_timeout_s), above(0), {}, false,
+       "seconds a collective may take before the job is ended with a message"},
+      {SADARI_FIELD(parallel, capacity_factor), at_least(0), {}, false,
+       "expert capacity as a multiple of the mean load; 0 = dropless"},
+      {SADARI_FIELD(parallel, ranks_per_node), at_least(0), {}, false,
+       "ranks per node (0: from the launcher); used by node-limited routing"},
+      {SADARI_FIELD(parallel, max_nodes_per_token), at_least(0), {}, false,
+       "node-limited routing: a token's experts lie on at most this many nodes; 0 = off"},
 
       // ---- train: the loop ----
       {SADARI_FIELD(train, steps), at_least(1), {}, false, "optimizer steps"},

@@ -18,6 +18,18 @@ void grow(V& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
+// The model's routing options plus the node limit the dispatcher asks for.
+template <typename T>
+RouterOptions routing_options(const ModelConfig& cfg, const TokenDispatcher<T>* dispatcher) {
+  RouterOptions o = RouterOptions::from(cfg);
+  if (dispatcher && dispatcher->max_nodes_per_token() > 0) {
+    o.max_nodes = dispatcher->max_nodes_per_token();
+    o.expert_node = dispatcher->expert_nodes();
+    o.validate();
+  }
+  return o;
+}
+
 }  // namespace
 
 template <typename T>
@@ -31,7 +43,7 @@ MoELayer<T>::MoELayer(const ModelConfig& cfg, int64_t layer, ParameterStore& par
       S_(cfg.shared_experts * cfg.moe_ffn_hidden),
       aux_alpha_(cfg.aux_loss_alpha),
       bias_speed_(cfg.bias_update_speed),
-      router_(RouterOptions::from(cfg)),
+      router_(routing_options<T>(cfg, dispatcher)),
       dispatcher_(dispatcher) {
   const std::string prefix = "blocks." + std::to_string(layer) + ".moe.";
   SADARI_CHECK(params.dtype() == dtype_of<T>::value, "MoE layer ", layer, ": parameter store is ",
@@ -51,17 +63,27 @@ MoELayer<T>::MoELayer(const ModelConfig& cfg, int64_t layer, ParameterStore& par
     owned_dispatcher_ = std::make_unique<LocalTokenDispatcher<T>>(E_);
     dispatcher_ = owned_dispatcher_.get();
   }
-  const int64_t first = dispatcher_->first_local_expert(), local = dispatcher_->local_experts();
-  SADARI_CHECK(dispatcher_->experts() == E_ && first >= 0 && local >= 0 && first + local <= E_,
-               "MoE layer ", layer, ": dispatcher routes over ", dispatcher_->experts(),
-               " experts with local range [", first, ", ", first + local, "), model has ", E_);
+  SADARI_CHECK(dispatcher_->experts() == E_, "MoE layer ", layer, ": dispatcher routes over ",
+               dispatcher_->experts(), " experts, model has ", E_, " (model.experts)");
+  const std::vector<int64_t>& local_ids = dispatcher_->local_expert_ids();
+  {
+    // Distinct ids in range: each local slot gets its own parameters, named by the id.
+    std::vector<uint8_t> seen(static_cast<size_t>(E_), 0);
+    for (size_t j = 0; j < local_ids.size(); ++j) {
+      const int64_t e = local_ids[j];
+      SADARI_CHECK(e >= 0 && e < E_ && !seen[e], "MoE layer ", layer, ": dispatcher's local slot ",
+                   j, " holds expert ", e, ", which is outside [0, ", E_,
+                   ") or already held by another local slot");
+      seen[e] = 1;
+    }
+  }
 
   const double std = cfg.init_std;
   router_weight_ = params.add(prefix + "router.weight", {E_, D_}, Init::normal, std, seed,
                               /*weight_decay=*/true, /*trainable=*/true);
   router_bias_ = params.add(prefix + "router.bias", {E_}, Init::zeros, 0.0, seed,
                             /*weight_decay=*/false, /*trainable=*/false);
-  for (int64_t e = first; e < first + local; ++e) {
+  for (const int64_t e : local_ids) {
     const std::string ep = prefix + "experts." + std::to_string(e) + ".";
     expert_gate_up_.push_back(
         params.add(ep + "gate_up", {2 * F_, D_}, Init::normal, std, seed, true, true, e));
@@ -242,6 +264,13 @@ const std::vector<int64_t>& MoELayer<T>::expert_counts(const Cache& c) const {
   SADARI_CHECK(c.dispatch != nullptr, "MoE layer ", layer_,
                ": expert counts asked of a cache without a forward");
   return c.dispatch->tokens_per_expert;
+}
+
+template <typename T>
+int64_t MoELayer<T>::dropped_pairs(const Cache& c) const {
+  SADARI_CHECK(c.dispatch != nullptr, "MoE layer ", layer_,
+               ": dropped pairs asked of a cache without a forward");
+  return c.dispatch->dropped_pairs;
 }
 
 template <typename T>

@@ -12,12 +12,13 @@
 //   blocks.{l}.moe.router.weight      [E, D]   normal(init_std), decay, trainable
 //   blocks.{l}.moe.router.bias        [E]      zeros, no decay, NOT trainable: moved
 //                                              only by update_bias()
-//   blocks.{l}.moe.experts.{e}.gate_up [2F, D] normal, expert_id e   (local experts only)
+//   blocks.{l}.moe.experts.{e}.gate_up [2F, D] normal, expert_id e   (local slots' experts only)
 //   blocks.{l}.moe.experts.{e}.down    [D, F]  normal, expert_id e
 //   blocks.{l}.moe.shared.gate_up     [2S, D]  normal   (when shared_experts > 0;
 //   blocks.{l}.moe.shared.down        [D, S]   normal    S = shared_experts * F)
 // F = moe_ffn_hidden, E = experts. Routed experts carry their logical id in the
-// name, so their initial values do not depend on which rank holds them.
+// name, so their initial values do not depend on which rank holds them: local
+// slot j of the dispatcher holds expert e = dispatcher.local_expert_ids()[j].
 //
 // Ownership: parameters live in the ParameterStore (raw pointers kept here). The
 // dispatcher is borrowed when given (REQUIRES: it outlives the layer), otherwise a
@@ -92,6 +93,10 @@ class MoELayer {
   // the load statistics the trainer sums over micro-batches for update_bias().
   const std::vector<int64_t>& expert_counts(const Cache& cache) const;
 
+  // Pairs of this rank's tokens the dispatcher dropped (expert over capacity) in
+  // the last forward on this cache; always 0 with a dropless dispatcher.
+  int64_t dropped_pairs(const Cache& cache) const;
+
   // Aux-loss-free balancing (DeepSeek-V3): b_i += gamma * sign(mean - count_i),
   // counts: [E] tokens per expert over a step, gamma = bias_update_speed.
   // Overloaded experts are made less attractive for selection, underloaded ones
@@ -104,8 +109,9 @@ class MoELayer {
   Parameter* router_weight() const { return router_weight_; }
   Parameter* router_bias() const { return router_bias_; }
   int64_t local_experts() const { return static_cast<int64_t>(expert_gate_up_.size()); }
-  int64_t first_local_expert() const { return dispatcher_->first_local_expert(); }
-  // Local expert j (global id first_local_expert() + j): gate_up and down.
+  // Logical expert id of local slot j.
+  int64_t local_expert_id(int64_t j) const { return dispatcher_->local_expert_ids()[j]; }
+  // Local slot j's expert (logical id local_expert_id(j)): gate_up and down.
   Parameter* expert_gate_up(int64_t j) const { return expert_gate_up_[j]; }
   Parameter* expert_down(int64_t j) const { return expert_down_[j]; }
   Parameter* shared_gate_up() const { return shared_gate_up_; }  // nullptr without shared experts

@@ -65,6 +65,42 @@ void RouterOptions::validate() const {
   if (!(routed_scaling_factor > 0.0))
     fail(detail::cat("routed_scaling_factor = ", routed_scaling_factor, " must be > 0"),
          "model.routed_scaling_factor");
+  if (max_nodes < 0)
+    fail(detail::cat("max_nodes_per_token = ", max_nodes, " must be >= 0 (0 = off)"),
+         "parallel.max_nodes_per_token");
+  if (max_nodes == 0) return;
+  if (static_cast<int64_t>(expert_node.size()) != experts)
+    fail(detail::cat("node-limited routing needs the node of each of the ", experts,
+                     " experts, got ", expert_node.size()),
+         "parallel.max_nodes_per_token");
+  std::vector<int64_t> node_size(static_cast<size_t>(nodes()), 0);
+  for (int64_t e = 0; e < experts; ++e) {
+    if (expert_node[e] < 0)
+      fail(detail::cat("expert ", e, " is on node ", expert_node[e]),
+           "parallel.max_nodes_per_token");
+    ++node_size[expert_node[e]];
+  }
+  if (!node_limited()) return;  // M >= nodes: every node is always allowed
+  if (n_groups > 1 && topk_groups < n_groups)
+    fail(detail::cat("node-limited routing (max_nodes_per_token = ", max_nodes,
+                     ") and group-limited routing (topk_groups = ", topk_groups, " of n_groups = ",
+                     n_groups, ") are both on"),
+         "parallel.max_nodes_per_token",
+         "use one: set parallel.max_nodes_per_token: 0 or model.topk_groups = model.n_groups");
+  // Any M nodes must hold at least K experts: the M smallest nodes.
+  std::sort(node_size.begin(), node_size.end());
+  int64_t smallest = 0;
+  for (int64_t i = 0; i < max_nodes; ++i) smallest += node_size[i];
+  if (top_k > smallest)
+    fail(detail::cat("top_k = ", top_k, " experts do not fit on ", max_nodes,
+                     " nodes: the smallest of them hold ", smallest, " experts"),
+         "parallel.max_nodes_per_token", "raise parallel.max_nodes_per_token");
+}
+
+int64_t RouterOptions::nodes() const {
+  int64_t most = 0;
+  for (int32_t node : expert_node) most = std::max<int64_t>(most, node);
+  return expert_node.empty() ? 1 : most + 1;
 }
 
 template <typename T>
@@ -93,7 +129,8 @@ void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
   grow(cache.expert, n * K);
   grow(cache.weight, n * K);
   grow(cache.selected_sum, n);
-  grow(cache.top_val, n * std::max(K, KG));
+  const int64_t M = opts_.node_limited() ? opts_.max_nodes : 0;
+  grow(cache.top_val, n * std::max({K, KG, M}));
   if (n == 0) return;
 
   T* s = cache.scores.data();
@@ -145,6 +182,7 @@ void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
     }
     mask = mk;
   }
+  if (M > 0) mask = node_mask(b, n, cache);
   cpu::topk_rows<T>(b, n, E, K, cache.expert.data(), cache.top_val.data(), mask);
 
   const bool normalise = opts_.norm_topk_prob && K > 1;
@@ -163,6 +201,59 @@ void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
       w[t * K + k] = normalise ? c * (sk / z) : c * sk;
     }
   }
+}
+
+template <typename T>
+const uint8_t* Router<T>::node_mask(const T* b, int64_t n, RouterCache<T>& cache) const {
+  // Node-limited routing (see router.h): per token, score each node by the sum of
+  // its q best biased affinities, keep the M best nodes, allow only their experts.
+  const int64_t E = opts_.experts, K = opts_.top_k, M = opts_.max_nodes, N = opts_.nodes();
+  const int64_t q = std::max<int64_t>(1, K / M);
+  const int32_t* node = opts_.expert_node.data();
+  grow(cache.group_score, n * N);
+  grow(cache.group_idx, n * M);
+  grow(cache.mask, n * E);
+  T* ns = cache.group_score.data();
+#pragma omp parallel if (n * E >= kParallelMin)
+  {
+    // best[node * q + i]: the node's i-th largest affinity so far (descending).
+    std::vector<T> best(static_cast<size_t>(N * q));
+    std::vector<int64_t> have(static_cast<size_t>(N));
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < n; ++t) {
+      std::fill(have.begin(), have.end(), 0);
+      for (int64_t e = 0; e < E; ++e) {
+        T* top = best.data() + node[e] * q;
+        int64_t& h = have[node[e]];
+        const T v = b[t * E + e];
+        // Insertion into a descending list of at most q (q is small: K / M).
+        int64_t i = std::min(h, q - 1);
+        if (h == q && !(v > top[q - 1])) continue;
+        while (i > 0 && v > top[i - 1]) {
+          top[i] = top[i - 1];
+          --i;
+        }
+        top[i] = v;
+        if (h < q) ++h;
+      }
+      for (int64_t g = 0; g < N; ++g) {
+        T sum = T(0);
+        for (int64_t i = 0; i < have[g]; ++i) sum += best[g * q + i];
+        ns[t * N + g] = sum;
+      }
+    }
+  }
+  cpu::topk_rows<T>(ns, n, N, M, cache.group_idx.data(), cache.top_val.data());
+  uint8_t* mk = cache.mask.data();
+  const int32_t* kept = cache.group_idx.data();
+#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t e = 0; e < E; ++e) {
+      uint8_t allowed = 0;
+      for (int64_t j = 0; j < M; ++j) allowed |= kept[t * M + j] == node[e];
+      mk[t * E + e] = allowed;
+    }
+  return mk;
 }
 
 template <typename T>

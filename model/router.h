@@ -12,6 +12,14 @@
 //            (DeepSeek-V3) and the largest for softmax (DeepSeek-V2); only the
 //            topk_groups best groups stay candidates (ties: lower group index).
 //            A group of one expert scores that one expert.
+//   nodes    (node-limited routing, max_nodes = M > 0 with expert_node set by the
+//            expert-parallel dispatcher, DeepSeek-V3): node score = sum of the
+//            q = max(1, K / M) largest b_t among the node's experts (all of them
+//            when it has fewer); only the M best nodes stay candidates (ties:
+//            lower node index), so a token's rows travel to at most M nodes.
+//            Off (routing unchanged) when M = 0 or M >= the number of nodes.
+//            Group- and node-limited routing are two forms of one limit (in
+//            DeepSeek-V3 the groups are the nodes); only one may be on.
 //   experts  = the K largest b_t among the candidates, in descending order of b_t
 //              (ties: lower expert index, the topk kernel's rule).
 //   w_t,k    = c * s_t[e_k] / (sum_j s_t[e_j] + 1e-20)  if norm_topk_prob and K > 1
@@ -46,14 +54,24 @@ struct RouterOptions {
   int64_t topk_groups = 1;
   bool norm_topk_prob = true;
   double routed_scaling_factor = 1.0;
+  // Node-limited routing: expert_node[e] = node (0-based) holding expert e, size E,
+  // and max_nodes = M (0 = off). Set from the token dispatcher (which knows where
+  // experts live), never from the model config.
+  std::vector<int32_t> expert_node;
+  int64_t max_nodes = 0;
 
   // Reads model.experts, top_k, score_func, n_groups, topk_groups,
-  // norm_topk_prob, routed_scaling_factor and validates them.
+  // norm_topk_prob, routed_scaling_factor and validates them (node limit off).
   static RouterOptions from(const ModelConfig& cfg);
   // Throws Error naming the model.* key when the options cannot route:
   // experts % n_groups != 0, topk_groups outside [1, n_groups], top_k outside
-  // [1, topk_groups * experts / n_groups], ...
+  // [1, topk_groups * experts / n_groups], node limit with a bad expert_node
+  // or fewer than top_k experts on the M smallest nodes (names
+  // parallel.max_nodes_per_token), ...
   void validate() const;
+  // Nodes in expert_node (max + 1; 1 when empty), and whether the limit is active.
+  int64_t nodes() const;
+  bool node_limited() const { return max_nodes > 0 && max_nodes < nodes(); }
 };
 
 // Per-forward router state; caller-owned, reused across calls (buffers only grow).
@@ -68,9 +86,9 @@ struct RouterCache {
   // Scratch (kept to avoid reallocation).
   std::vector<T> biased;          // [n, E] s + bias
   std::vector<T> top_val;         // [n, max(K, topk_groups)]
-  std::vector<T> group_score;     // [n, n_groups]
-  std::vector<int32_t> group_idx; // [n, topk_groups]
-  std::vector<uint8_t> mask;      // [n, E] 1 = expert in a kept group
+  std::vector<T> group_score;     // [n, n_groups] (or [n, nodes])
+  std::vector<int32_t> group_idx; // [n, topk_groups] (or [n, max_nodes])
+  std::vector<uint8_t> mask;      // [n, E] 1 = expert in a kept group / node
   std::vector<T> d_scores;        // [n, E] backward scratch
 };
 
@@ -96,6 +114,9 @@ class Router {
                 T* d_logits) const;
 
  private:
+  // Node-limited routing: fills cache.mask with each token's allowed experts.
+  const uint8_t* node_mask(const T* biased, int64_t n, RouterCache<T>& cache) const;
+
   RouterOptions opts_;
 };
 

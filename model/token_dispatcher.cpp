@@ -16,6 +16,8 @@ constexpr int64_t kParallelMin = 1 << 14;
 template <typename T>
 LocalTokenDispatcher<T>::LocalTokenDispatcher(int64_t experts) : experts_(experts) {
   SADARI_CHECK(experts >= 1, "token dispatcher: need at least one expert, got ", experts);
+  local_ids_.resize(static_cast<size_t>(experts));
+  for (int64_t e = 0; e < experts; ++e) local_ids_[e] = e;
 }
 
 template <typename T>
@@ -40,6 +42,7 @@ void LocalTokenDispatcher<T>::dispatch(const T* x, const int32_t* expert, int64_
   s.tokens = n;
   s.top_k = k;
   s.hidden = D;
+  s.dropped_pairs = 0;
 
   // a. count pairs per expert.
   s.tokens_per_expert.assign(static_cast<size_t>(E), 0);

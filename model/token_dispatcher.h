@@ -3,8 +3,11 @@
 //
 // The model is one-process math: the MoE layer only talks to this interface.
 // LocalTokenDispatcher (below) keeps everything in the process and owns all E
-// experts; parallel/ implements the same interface over the expert-parallel group,
-// where this rank owns experts [first_local_expert, first_local_expert + local_experts).
+// experts; parallel/ implements the same interface over the expert-parallel group
+// (parallel/expert_parallel_dispatcher.h), where this rank holds a few expert
+// SLOTS: local_expert_ids()[j] is the logical expert of local slot j. The ids need
+// not be contiguous (a placement may replicate hot experts on several ranks), but
+// they are distinct: the MoE layer names local slot j's parameters by that id.
 //
 // Data flow of one MoE layer (n tokens, top-k slots, D hidden), the "pairs" being
 // the n*k (token, slot) choices of the router:
@@ -16,11 +19,11 @@
 //         a token never selects an expert twice, so this is token order)
 //      c. (EP) exchange counts with the ep group; rows for expert e go to the rank
 //         that owns e; receive the rows for this rank's local experts
-//      d. lay the received rows out grouped by local expert (for EP: within an
-//         expert, by source rank, then in that rank's token order)
+//      d. lay the received rows out grouped by local slot j (for EP: within a
+//         slot, by source rank, then in that rank's token order)
 //                                                  -> state.rows [R, D],
 //                                                     state.local_counts / local_offsets
-//   2. the caller runs local expert j on rows [local_offsets[j], local_offsets[j+1])
+//   2. the caller runs local slot j's expert on rows [local_offsets[j], local_offsets[j+1])
 //      and writes expert_out [R, D] in the same row order
 //   3. combine(expert_out, weight [n, k], y [n, D])
 //      a. (EP) send each row's output back to the rank of its token
@@ -61,11 +64,15 @@ struct DispatchState {
   int64_t hidden = 0;  // D
   // Pairs from THIS rank's tokens routed to each global expert (size E): the
   // router load statistics (summed over micro-batches and reduced over dp for
-  // the aux-loss-free bias update).
+  // the aux-loss-free bias update). Counted as routed, before any capacity drop.
   std::vector<int64_t> tokens_per_expert;
-  // Rows this rank's local experts process (from all ranks under EP):
-  // local_counts[j] rows for local expert j, starting at local_offsets[j];
-  // local_offsets has local_experts + 1 entries, the last being R.
+  // Pairs of THIS rank's tokens that were not processed because their expert was
+  // over capacity (always 0 for a dropless dispatcher). A dropped pair adds
+  // nothing to y and gets a zero gate-weight gradient.
+  int64_t dropped_pairs = 0;
+  // Rows this rank's local slots process (from all ranks under EP):
+  // local_counts[j] rows for local slot j, starting at local_offsets[j];
+  // local_offsets has local_experts() + 1 entries, the last being R.
   std::vector<int64_t> local_counts;
   std::vector<int64_t> local_offsets;
   // The expert inputs [R, D], grouped by local expert. Kept for the experts' backward.
@@ -79,9 +86,18 @@ class TokenDispatcher {
  public:
   virtual ~TokenDispatcher() = default;
 
-  virtual int64_t experts() const = 0;             // E, global
-  virtual int64_t first_local_expert() const = 0;  // first expert this rank owns
-  virtual int64_t local_experts() const = 0;       // how many this rank owns
+  virtual int64_t experts() const = 0;  // E, global (logical)
+  // Logical expert id of each local slot, in slot order: distinct ids in [0, E).
+  virtual const std::vector<int64_t>& local_expert_ids() const = 0;
+  int64_t local_experts() const { return static_cast<int64_t>(local_expert_ids().size()); }
+
+  // Node-limited routing (DeepSeek-V3; model/router.h): where the experts live
+  // decides it, so the dispatcher tells the MoE layer's router. When
+  // max_nodes_per_token() > 0, each token's experts must lie on at most that many
+  // nodes, expert_nodes()[e] being the node of logical expert e.
+  // Default: no limit (everything is in one process).
+  virtual int64_t max_nodes_per_token() const { return 0; }
+  virtual std::vector<int32_t> expert_nodes() const { return {}; }
 
   // A fresh state of the type this dispatcher uses.
   virtual std::unique_ptr<DispatchState<T>> make_state() const = 0;
@@ -107,7 +123,7 @@ class TokenDispatcher {
   virtual void dispatch_backward(const T* d_rows, T* dx, DispatchState<T>& state) = 0;
 };
 
-// In-process dispatcher owning all E experts (first_local_expert 0, local_experts E).
+// In-process dispatcher owning all E experts (local slot j holds expert j).
 // Its state adds the permutation between pairs and rows.
 template <typename T>
 struct LocalDispatchState : DispatchState<T> {
@@ -122,8 +138,7 @@ class LocalTokenDispatcher final : public TokenDispatcher<T> {
   explicit LocalTokenDispatcher(int64_t experts);
 
   int64_t experts() const override { return experts_; }
-  int64_t first_local_expert() const override { return 0; }
-  int64_t local_experts() const override { return experts_; }
+  const std::vector<int64_t>& local_expert_ids() const override { return local_ids_; }
 
   std::unique_ptr<DispatchState<T>> make_state() const override;
   void dispatch(const T* x, const int32_t* expert, int64_t n, int64_t k, int64_t D,
@@ -136,6 +151,7 @@ class LocalTokenDispatcher final : public TokenDispatcher<T> {
  private:
   LocalDispatchState<T>& local(DispatchState<T>& state) const;
   int64_t experts_;
+  std::vector<int64_t> local_ids_;  // 0 .. E-1
 };
 
 }  // namespace sadari

@@ -6,6 +6,11 @@
 //   p <- p - lr * m_hat / (sqrt(v_hat) + eps)
 // Parameters with trainable == false (the router bias) are skipped: they are
 // updated by aux-loss-free balancing, not by gradient.
+//
+// The element-wise rule (adamw_update) is shared with the sharded optimizer
+// (optim/zero1_adamw.h), so a ZeRO-1 step is bit-identical to this one on the
+// same gradients: AdamW is element-wise, sharding only decides who computes which
+// element.
 // Ownership: keeps pointers to the store's parameters; the store must outlive it.
 #pragma once
 
@@ -15,6 +20,20 @@
 #include "core/parameter.h"
 
 namespace sadari {
+
+// The per-step scalars of one AdamW update (step t >= 1, learning rate lr).
+struct AdamWCoefficients {
+  float b1, b2;
+  float step_size;       // lr / (1 - b1^t)
+  float inv_sqrt_bias2;  // 1 / sqrt(1 - b2^t)
+  float eps;
+  float decay;           // 1 - lr * weight_decay: the factor for parameters with decay
+  static AdamWCoefficients at(const OptimConfig& cfg, double lr, int64_t t);
+};
+
+// Updates n elements in place. with_decay: the parameter has weight decay.
+void adamw_update(const AdamWCoefficients& c, bool with_decay, float* w, const float* g, float* m,
+                  float* v, int64_t n);
 
 class AdamW {
  public:

@@ -12,6 +12,11 @@ packages=(
   libbenchmark-dev         # bench/
   libprotobuf-dev protobuf-compiler  # plans and checkpoint manifests
   libopenmpi-dev openmpi-bin         # multi-rank runs
+  # tests/slurm starts a one-node Slurm (its own munged, slurmctld and slurmd in a
+  # temporary directory): the daemons, the client commands (sbatch, srun, sinfo)
+  # and munge. slurmd pulls in slurm-wlm-basic-plugins, whose mpi_pmix_v4 plugin
+  # talks to the PMIx 4 (libpmix2) that Debian's OpenMPI is built against.
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

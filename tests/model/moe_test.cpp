@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "core/rng.h"
@@ -134,14 +135,15 @@ TEST(MoELayer, ParametersHaveTheGlobalNamesShapesAndFlags) {
   EXPECT_THROW(MoELayer<float>(cfg, 0, wrong, 1), Error);
 }
 
-// A dispatcher owning only experts [first, first + local): parameters exist only
-// for those, with the same values as in a layer that owns them all.
+// A dispatcher holding only the given logical experts (any order, not
+// necessarily contiguous): parameters exist only for those, with the same values
+// as in a layer that owns them all. Only construction is exercised, so the data
+// path is never called.
 class SubsetDispatcher final : public TokenDispatcher<float> {
  public:
-  SubsetDispatcher(int64_t E, int64_t first, int64_t local) : E_(E), first_(first), local_(local) {}
+  SubsetDispatcher(int64_t E, std::vector<int64_t> ids) : E_(E), ids_(std::move(ids)) {}
   int64_t experts() const override { return E_; }
-  int64_t first_local_expert() const override { return first_; }
-  int64_t local_experts() const override { return local_; }
+  const std::vector<int64_t>& local_expert_ids() const override { return ids_; }
   std::unique_ptr<DispatchState<float>> make_state() const override { return nullptr; }
   void dispatch(const float*, const int32_t*, int64_t, int64_t, int64_t,
                 DispatchState<float>&) override {}
@@ -151,30 +153,43 @@ class SubsetDispatcher final : public TokenDispatcher<float> {
   void dispatch_backward(const float*, float*, DispatchState<float>&) override {}
 
  private:
-  int64_t E_, first_, local_;
+  int64_t E_;
+  std::vector<int64_t> ids_;
 };
 
-TEST(MoELayer, LocalExpertRangeDecidesWhichExpertsExist) {
+TEST(MoELayer, LocalExpertIdsDecideWhichExpertsExist) {
   const ModelConfig cfg = tiny_config();
-  SubsetDispatcher sub(8, 4, 2);
+  SubsetDispatcher sub(8, {6, 1});
   ParameterStore part(DType::f32), whole(DType::f32);
   MoELayer<float> moe_part(cfg, 1, part, 77, &sub);
   MoELayer<float> moe_whole(cfg, 1, whole, 77);
-  EXPECT_EQ(part.find("blocks.1.moe.experts.3.gate_up"), nullptr);
-  EXPECT_EQ(part.find("blocks.1.moe.experts.6.down"), nullptr);
-  for (int e : {4, 5}) {
-    const std::string name = "blocks.1.moe.experts." + std::to_string(e) + ".gate_up";
-    const Parameter* a = part.find(name);
-    const Parameter* b = whole.find(name);
-    ASSERT_TRUE(a && b);
-    EXPECT_EQ(std::memcmp(a->value.raw(), b->value.raw(), a->value.nbytes()), 0);
+  EXPECT_EQ(part.find("blocks.1.moe.experts.0.gate_up"), nullptr);
+  EXPECT_EQ(part.find("blocks.1.moe.experts.5.down"), nullptr);
+  for (int e : {6, 1}) {
+    for (const char* kind : {".gate_up", ".down"}) {
+      const std::string name = "blocks.1.moe.experts." + std::to_string(e) + kind;
+      const Parameter* a = part.find(name);
+      const Parameter* b = whole.find(name);
+      ASSERT_TRUE(a && b) << name;
+      EXPECT_EQ(std::memcmp(a->value.raw(), b->value.raw(), a->value.nbytes()), 0) << name;
+    }
   }
-  EXPECT_EQ(moe_part.expert_gate_up(0)->expert_id, 4);
-  SubsetDispatcher wrong_e(16, 0, 16);
+  ASSERT_EQ(moe_part.local_experts(), 2);
+  EXPECT_EQ(moe_part.local_expert_id(0), 6);
+  EXPECT_EQ(moe_part.local_expert_id(1), 1);
+  EXPECT_EQ(moe_part.expert_gate_up(0)->expert_id, 6);
+  EXPECT_EQ(moe_part.expert_down(1)->expert_id, 1);
+
+  SubsetDispatcher wrong_e(16, {0, 1});
   ParameterStore ps(DType::f32);
   EXPECT_THROW(MoELayer<float>(cfg, 1, ps, 77, &wrong_e), Error);
+  SubsetDispatcher duplicate(8, {3, 3});
+  ParameterStore ps2(DType::f32);
+  EXPECT_THROW(MoELayer<float>(cfg, 1, ps2, 77, &duplicate), Error);
+  SubsetDispatcher out_of_range(8, {8});
+  ParameterStore ps3(DType::f32);
+  EXPECT_THROW(MoELayer<float>(cfg, 1, ps3, 77, &out_of_range), Error);
 }
-
 
 struct LayerGradCase {
   const char* name;

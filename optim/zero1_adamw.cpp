@@ -1,0 +1,49 @@
+#include "optim/zero1_adamw.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace sadari {
+
+ShardedAdamW::ShardedAdamW(const OptimConfig& cfg, ParamBuckets& buckets, Communicator& group)
+    : cfg_(cfg), buckets_(&buckets), group_(&group) {
+  SADARI_CHECK(buckets.group_size() == group.size(), "ShardedAdamW: buckets laid out for ",
+               buckets.group_size(), " ranks, group ", group.name(), " has ", group.size());
+  const int r = group.rank();
+  for (const auto& b : buckets.buckets()) {
+    shard_offsets_.push_back(shard_total_);
+    const int64_t shard_begin = b.begin + r * b.shard_size;
+    for (auto s : buckets.segments(shard_begin, shard_begin + b.shard_size)) {
+      s.flat_offset = shard_total_ + (s.flat_offset - shard_begin);
+      segments_.push_back(s);
+    }
+    shard_total_ += b.shard_size;
+  }
+  master_.assign(static_cast<size_t>(shard_total_), 0.0f);
+  m_.assign(master_.size(), 0.0f);
+  v_.assign(master_.size(), 0.0f);
+  for (size_t i = 0; i < buckets.buckets().size(); ++i) {
+    const auto& b = buckets.buckets()[i];
+    std::memcpy(master_.data() + shard_offsets_[i], buckets.values() + b.begin + r * b.shard_size,
+                static_cast<size_t>(b.shard_size) * sizeof(float));
+  }
+}
+
+void ShardedAdamW::step(double lr, const float* grad_shard) {
+  ++t_;
+  const AdamWCoefficients c = AdamWCoefficients::at(cfg_, lr, t_);
+  for (const auto& s : segments_) {
+    const size_t o = static_cast<size_t>(s.flat_offset);
+    adamw_update(c, s.param->weight_decay, master_.data() + o, grad_shard + o, m_.data() + o,
+                 v_.data() + o, s.count);
+  }
+  // Every rank's updated shard to every rank: the full new parameters everywhere.
+  for (size_t i = 0; i < buckets_->buckets().size(); ++i) {
+    const auto& b = buckets_->buckets()[i];
+    group_->all_gather(master_.data() + shard_offsets_[i], buckets_->values() + b.begin,
+                       b.shard_size, DType::f32);
+  }
+}
+
+}  // namespace sadari

@@ -1,0 +1,105 @@
+// DistributedOptimizer: the data-parallel end of a training step. After every
+// rank has accumulated the gradients of its slice of the global batch, step()
+//   1. sums the gradients over the ranks holding copies of them, in buckets
+//      (parallel/gradient_sync.h), one reduction group per kind of parameter:
+//        dense parameters            over dp;
+//        routed experts              over edp (the copies of this ep rank's
+//                                    experts in the other ep groups);
+//        replicated experts          (a placement holding a logical expert on
+//                                    several ep ranks, H = their ep indices) over
+//                                    every dp rank whose ep index is in H: the
+//                                    replicas' gradients and the edp copies, all
+//                                    summed, so every replica gets the gradient
+//                                    of the logical expert and stays identical;
+//   2. computes the global gradient norm ONCE over all ranks: each rank adds the
+//      squares of the reduced-gradient shards it owns in each of its groups,
+//      then one all_reduce of that scalar over dp. The shards of a group
+//      partition its parameters, and every dp rank is in exactly the groups of
+//      the parameters it holds, so every element of the model is counted once,
+//      never once per replica;
+//   3. clips (scales the gradients by max_norm / norm when norm > max_norm);
+//   4. updates: zero_stage 0 -> replicated AdamW on every rank (the reduction
+//      was an all-reduce); zero_stage 1 -> ShardedAdamW per group (the reduction
+//      was a reduce-scatter; updated shards are all-gathered).
+// Both stages give the one-process weights up to the order of floating-point sums.
+//
+// Parameters with trainable == false (the router bias) are left alone: the
+// trainer moves them from dp-summed load counts, identically everywhere.
+// With one rank every group has size one and this is exactly one-process AdamW
+// with global-norm clipping.
+//
+// Order: groups are reduced in one global order (dense, experts, then replicated
+// holder sets sorted), each rank skipping the groups it is not in, so blocking
+// collectives on overlapping groups cannot deadlock. Inside a replicated group
+// parameters are laid out by name, because replicas sit in different slots (and
+// so in different store order) on different ranks.
+//
+// REQUIRES (pp = 1): pipeline stages will add an all_reduce of the norm over pp.
+// REQUIRES: the store's routed-expert parameters (expert_id >= 0) are those of
+// this rank's slots in `placement` (what ExpertParallelDispatcher makes the MoE
+// layers create); without a placement, no expert is replicated.
+// Ownership: borrows the store and the groups (must outlive it). The store's
+// trainable parameters are re-pointed into flat bucket buffers on construction.
+// COLLECTIVE over dp: the constructor (it splits the replicated groups, when
+// there are any) and step().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/process_groups.h"
+#include "core/config.h"
+#include "core/parameter.h"
+#include "optim/adamw.h"
+#include "optim/param_buckets.h"
+#include "optim/zero1_adamw.h"
+#include "parallel/expert_placement.h"
+#include "parallel/gradient_sync.h"
+
+namespace sadari {
+
+class DistributedOptimizer {
+ public:
+  // zero_stage and bucket_mb from `parallel`; AdamW settings and grad_clip from
+  // `optim`. placement: the ep group's expert placement (nullptr: identity-like,
+  // no replicas).
+  DistributedOptimizer(const OptimConfig& optim, const ParallelConfig& parallel,
+                       ParameterStore& params, ProcessGroups& groups,
+                       const ExpertPlacement* placement = nullptr);
+
+  // COLLECTIVE. Reduces, clips to optim.grad_clip (0: no clipping), updates with
+  // learning rate lr. Returns the global gradient norm before clipping.
+  double step(double lr);
+
+  // step() is reduce_gradients() then update(lr); separately for benchmarks and
+  // for overlapping the reduction with backward later. COLLECTIVE, each.
+  void reduce_gradients();
+  double update(double lr);         // steps 2-4 on reduced gradients; returns the norm
+  double global_grad_norm() const;  // step 2 alone (after reduce_gradients)
+
+  // One reduction group: parameters whose copies live on the same ranks.
+  struct ParamGroup {
+    std::string what;  // "dense", "experts", "experts replicated on ep ranks {0,1}"
+    Communicator* comm = nullptr;
+    std::unique_ptr<ParamBuckets> buckets;
+    std::unique_ptr<GradientSync> sync;
+    std::unique_ptr<ShardedAdamW> sharded;  // zero_stage 1
+  };
+  // This rank's groups, in the global order (dense first, then experts).
+  const std::vector<ParamGroup>& groups() const { return groups_; }
+  int64_t reduced_elements() const;  // sum of the groups' flat sizes (with padding)
+
+ private:
+  void add_group(std::string what, Communicator& comm, std::vector<Parameter*> params,
+                 int64_t bucket_elements);
+
+  OptimConfig cfg_;
+  int zero_stage_;
+  ProcessGroups* process_groups_;
+  std::vector<std::unique_ptr<Communicator>> replica_comms_;  // split from dp, kept alive
+  std::vector<ParamGroup> groups_;
+  std::unique_ptr<AdamW> replicated_;  // zero_stage 0
+};
+
+}  // namespace sadari

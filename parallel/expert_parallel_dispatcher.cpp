@@ -1,0 +1,353 @@
+#include "parallel/expert_parallel_dispatcher.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "core/error.h"
+
+namespace sadari {
+
+namespace {
+
+// Below this many copied elements a loop runs on the calling thread: starting a
+// parallel region costs more than the work (as in the local dispatcher).
+constexpr int64_t kParallelMin = 1 << 14;
+
+template <typename V>
+void grow(V& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
+void exclusive_prefix(const std::vector<int64_t>& counts, std::vector<int64_t>& displs) {
+  displs.resize(counts.size());
+  int64_t sum = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    displs[i] = sum;
+    sum += counts[i];
+  }
+}
+
+// dst row order[i] <- src row i (order is a permutation of [0, rows)).
+template <typename T>
+void scatter_rows(const T* src, const int64_t* order, int64_t rows, int64_t D, T* dst) {
+#pragma omp parallel for schedule(static) if (rows * D >= kParallelMin)
+  for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + order[i] * D, src + i * D, sizeof(T) * D);
+}
+
+// dst row i <- src row order[i].
+template <typename T>
+void gather_rows(const T* src, const int64_t* order, int64_t rows, int64_t D, T* dst) {
+#pragma omp parallel for schedule(static) if (rows * D >= kParallelMin)
+  for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * D, src + order[i] * D, sizeof(T) * D);
+}
+
+}  // namespace
+
+template <typename T>
+ExpertParallelDispatcher<T>::ExpertParallelDispatcher(Communicator& ep_group,
+                                                      ExpertPlacement placement,
+                                                      const ParallelConfig& options)
+    : comm_(&ep_group),
+      placement_(std::move(placement)),
+      capacity_factor_(options.capacity_factor) {
+  const std::string where =
+      detail::cat("expert-parallel dispatcher, ", ep_group.name(), " group rank ", ep_group.rank(),
+                  " (world rank ", ep_group.world_rank(), ")");
+  if (placement_.ranks() != ep_group.size())
+    fail(detail::cat("the expert placement has ", placement_.ranks(), " ranks, the ",
+                     ep_group.name(), " group has ", ep_group.size()),
+         where, "build the placement for the ep group's size (parallel.ep)");
+  if (ep_group.device() != Device::cpu)
+    fail(detail::cat("the ", ep_group.name(), " communicator works on ",
+                     device_name(ep_group.device()), " buffers; this dispatcher uses host memory"),
+         where, "use a host (MPI) communicator for the CPU dispatcher");
+  if (!(capacity_factor_ >= 0.0))
+    fail(detail::cat("capacity_factor = ", capacity_factor_, " must be >= 0 (0 = dropless)"),
+         "parallel.capacity_factor");
+  local_ids_ = placement_.rank_slots(ep_group.rank());
+
+  if (options.max_nodes_per_token < 0)
+    fail(detail::cat("max_nodes_per_token = ", options.max_nodes_per_token,
+                     " must be >= 0 (0 = off)"),
+         "parallel.max_nodes_per_token");
+  if (options.max_nodes_per_token > 0) {
+    if (options.ranks_per_node < 1)
+      fail(detail::cat("node-limited routing needs the ranks per node, got ranks_per_node = ",
+                       options.ranks_per_node),
+           "parallel.ranks_per_node",
+           "set it, or resolve 0 to the launcher's local size before building the dispatcher");
+    max_nodes_ = options.max_nodes_per_token;
+    const int64_t first_world = ep_group.world_rank() - ep_group.rank();
+    const auto node_of_rank = [&](int r) {
+      return static_cast<int32_t>((first_world + r) / options.ranks_per_node -
+                                  first_world / options.ranks_per_node);
+    };
+    expert_node_.assign(static_cast<size_t>(placement_.experts()), -1);
+    for (int64_t e = 0; e < placement_.experts(); ++e)
+      for (const ExpertPlacement::Replica& rep : placement_.replicas(e)) {
+        const int32_t node = node_of_rank(rep.rank);
+        if (expert_node_[e] >= 0 && expert_node_[e] != node)
+          fail(detail::cat("expert ", e, " has replicas on nodes ", expert_node_[e], " and ", node,
+                           " (ep rank ", rep.rank, ")"),
+               "parallel.max_nodes_per_token",
+               "node-limited routing needs all replicas of an expert on one node");
+        expert_node_[e] = node;
+      }
+  }
+}
+
+template <typename T>
+std::unique_ptr<DispatchState<T>> ExpertParallelDispatcher<T>::make_state() const {
+  return std::make_unique<ExpertParallelDispatchState<T>>();
+}
+
+template <typename T>
+ExpertParallelDispatchState<T>& ExpertParallelDispatcher<T>::own(DispatchState<T>& state) const {
+  auto* s = dynamic_cast<ExpertParallelDispatchState<T>*>(&state);
+  if (!s)
+    fail("dispatch state was not made by the expert-parallel token dispatcher",
+         "MoE token dispatcher", "create the state with the same dispatcher's make_state()");
+  return *s;
+}
+
+template <typename T>
+ExpertParallelDispatchState<T>& ExpertParallelDispatcher<T>::dispatched(DispatchState<T>& state,
+                                                                        const char* step) const {
+  ExpertParallelDispatchState<T>& s = own(state);
+  if (s.send_rows.size() != static_cast<size_t>(comm_->size()))
+    fail(detail::cat(step, " on a state without a dispatch"),
+         detail::cat("expert-parallel dispatcher, ", comm_->name(), " rank ", comm_->rank()),
+         "call dispatch() on this state first");
+  return s;
+}
+
+template <typename T>
+void ExpertParallelDispatcher<T>::exchange(const T* send, T* recv, bool to_experts,
+                                           ExpertParallelDispatchState<T>& s) const {
+  const int64_t D = s.hidden;
+  const std::vector<int64_t>& out_rows = to_experts ? s.send_rows : s.recv_rows;
+  const std::vector<int64_t>& out_displs = to_experts ? s.send_row_displs : s.recv_row_displs;
+  const std::vector<int64_t>& in_rows = to_experts ? s.recv_rows : s.send_rows;
+  const std::vector<int64_t>& in_displs = to_experts ? s.recv_row_displs : s.send_row_displs;
+  const size_t ep = out_rows.size();
+  s.send_elems.resize(ep);
+  s.send_elem_displs.resize(ep);
+  s.recv_elems.resize(ep);
+  s.recv_elem_displs.resize(ep);
+  for (size_t r = 0; r < ep; ++r) {
+    s.send_elems[r] = out_rows[r] * D;
+    s.send_elem_displs[r] = out_displs[r] * D;
+    s.recv_elems[r] = in_rows[r] * D;
+    s.recv_elem_displs[r] = in_displs[r] * D;
+  }
+  comm_->all_to_all_v(send, s.send_elems.data(), s.send_elem_displs.data(), recv,
+                      s.recv_elems.data(), s.recv_elem_displs.data(), dtype_of<T>::value);
+}
+
+template <typename T>
+void ExpertParallelDispatcher<T>::apply_capacity(int64_t n, int64_t k,
+                                                 ExpertParallelDispatchState<T>& s) const {
+  const int64_t E = placement_.experts(), ep = comm_->size(), me = comm_->rank();
+  // Every rank's per-expert counts and token count, so every rank can apply the
+  // same (source rank, token) priority without a second round trip.
+  s.cursor.assign(s.tokens_per_expert.begin(), s.tokens_per_expert.end());
+  s.cursor.push_back(n);
+  s.all_counts.resize(static_cast<size_t>(ep * (E + 1)));
+  comm_->all_gather(s.cursor.data(), s.all_counts.data(), E + 1, DType::i64);
+  int64_t group_tokens = 0;
+  for (int64_t r = 0; r < ep; ++r) group_tokens += s.all_counts[r * (E + 1) + E];
+  const double exact =
+      capacity_factor_ * static_cast<double>(group_tokens * k) / static_cast<double>(E);
+  const int64_t capacity = static_cast<int64_t>(std::ceil(exact));
+  s.keep_left.assign(static_cast<size_t>(E), 0);
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t before = 0;  // pairs of e on lower ranks: they come first
+    for (int64_t r = 0; r < me; ++r) before += s.all_counts[r * (E + 1) + e];
+    s.keep_left[e] = std::clamp<int64_t>(capacity - before, 0, s.tokens_per_expert[e]);
+  }
+}
+
+template <typename T>
+void ExpertParallelDispatcher<T>::dispatch(const T* x, const int32_t* expert, int64_t n, int64_t k,
+                                           int64_t D, DispatchState<T>& state) {
+  ExpertParallelDispatchState<T>& s = own(state);
+  const int64_t E = placement_.experts(), ep = comm_->size(), me = comm_->rank();
+  const int64_t spr = placement_.slots_per_rank(), P = n * k;
+  SADARI_CHECK(n >= 0 && k >= 1 && D >= 1, "expert-parallel dispatch on ", comm_->name(), " rank ",
+               me, ": bad shape n = ", n, ", k = ", k, ", D = ", D);
+  s.tokens = n;
+  s.top_k = k;
+  s.hidden = D;
+  s.dropped_pairs = 0;
+
+  // a. count pairs per global expert (the router's load, before any dropping).
+  s.tokens_per_expert.assign(static_cast<size_t>(E), 0);
+  for (int64_t p = 0; p < P; ++p) {
+    const int32_t e = expert[p];
+    SADARI_CHECK(e >= 0 && e < E, "expert-parallel dispatch on ", comm_->name(), " rank ", me,
+                 ": token ", p / k, " slot ", p % k, " routed to expert ", e, " outside [0, ", E,
+                 ")");
+    ++s.tokens_per_expert[e];
+  }
+
+  // b. capacity: how many of this rank's pairs of each expert may go.
+  const bool capped = capacity_factor_ > 0.0;
+  if (capped) apply_capacity(n, k, s);
+
+  // c. destination physical slot (rank * spr + slot) of every kept pair, then a
+  // stable counting sort by it: send order = (rank, slot, token order).
+  grow(s.send_pos_of_pair, P);
+  s.slot_counts_out.assign(static_cast<size_t>(ep * spr), 0);
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t e = expert[p];
+    if (capped) {
+      if (s.keep_left[e] == 0) {
+        s.send_pos_of_pair[p] = -1;
+        ++s.dropped_pairs;
+        continue;
+      }
+      --s.keep_left[e];
+    }
+    const ExpertPlacement::Replica& rep = placement_.replica_for(e, static_cast<int>(me), p / k);
+    const int64_t g = rep.rank * spr + rep.slot;
+    s.send_pos_of_pair[p] = g;
+    ++s.slot_counts_out[g];
+  }
+  exclusive_prefix(s.slot_counts_out, s.cursor);
+  for (int64_t p = 0; p < P; ++p)
+    if (s.send_pos_of_pair[p] >= 0) s.send_pos_of_pair[p] = s.cursor[s.send_pos_of_pair[p]]++;
+  s.send_rows.assign(static_cast<size_t>(ep), 0);
+  for (int64_t r = 0; r < ep; ++r)
+    for (int64_t j = 0; j < spr; ++j) s.send_rows[r] += s.slot_counts_out[r * spr + j];
+  exclusive_prefix(s.send_rows, s.send_row_displs);
+  const int64_t S = s.send_row_displs.back() + s.send_rows.back();
+
+  grow(s.send_buf, S * D);
+  {
+    T* buf = s.send_buf.data();
+    const int64_t* pos = s.send_pos_of_pair.data();
+#pragma omp parallel for schedule(static) if (P * D >= kParallelMin)
+    for (int64_t p = 0; p < P; ++p)
+      if (pos[p] >= 0) std::memcpy(buf + pos[p] * D, x + (p / k) * D, sizeof(T) * D);
+  }
+
+  // d. counts per (source, my slot), then the rows themselves.
+  s.slot_counts_in.resize(static_cast<size_t>(ep * spr));
+  comm_->all_to_all(s.slot_counts_out.data(), s.slot_counts_in.data(), spr, DType::i64);
+  s.recv_rows.assign(static_cast<size_t>(ep), 0);
+  s.local_counts.assign(static_cast<size_t>(spr), 0);
+  for (int64_t r = 0; r < ep; ++r)
+    for (int64_t j = 0; j < spr; ++j) {
+      s.recv_rows[r] += s.slot_counts_in[r * spr + j];
+      s.local_counts[j] += s.slot_counts_in[r * spr + j];
+    }
+  exclusive_prefix(s.recv_rows, s.recv_row_displs);
+  s.local_offsets.assign(static_cast<size_t>(spr + 1), 0);
+  for (int64_t j = 0; j < spr; ++j) s.local_offsets[j + 1] = s.local_offsets[j] + s.local_counts[j];
+  const int64_t R = s.local_offsets.back();
+
+  // e. arrival order is (source, slot, source's token order); rows are grouped
+  // (slot, source, source's token order). Sources are visited in rank order, so a
+  // per-slot cursor places each source's block after the lower ranks' blocks.
+  grow(s.row_of_arrival, R);
+  s.cursor.assign(s.local_offsets.begin(), s.local_offsets.end() - 1);
+  int64_t a = 0;
+  for (int64_t r = 0; r < ep; ++r)
+    for (int64_t j = 0; j < spr; ++j)
+      for (int64_t i = 0, c = s.slot_counts_in[r * spr + j]; i < c; ++i)
+        s.row_of_arrival[a++] = s.cursor[j]++;
+  SADARI_ASSERT(a == R);
+
+  grow(s.arrival_buf, R * D);
+  exchange(s.send_buf.data(), s.arrival_buf.data(), /*to_experts=*/true, s);
+  grow(s.rows, R * D);
+  scatter_rows(s.arrival_buf.data(), s.row_of_arrival.data(), R, D, s.rows.data());
+}
+
+template <typename T>
+void ExpertParallelDispatcher<T>::combine(const T* expert_out, const T* weight, T* y,
+                                          DispatchState<T>& state) {
+  ExpertParallelDispatchState<T>& s = dispatched(state, "combine");
+  const int64_t n = s.tokens, k = s.top_k, D = s.hidden, R = s.num_rows();
+  const int64_t S = s.send_row_displs.back() + s.send_rows.back();
+  gather_rows(expert_out, s.row_of_arrival.data(), R, D, s.arrival_buf.data());
+  grow(s.returned_out, S * D);
+  exchange(s.arrival_buf.data(), s.returned_out.data(), /*to_experts=*/false, s);
+
+  const T* out = s.returned_out.data();
+  const int64_t* pos = s.send_pos_of_pair.data();
+#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    T* yt = y + t * D;
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t q = pos[t * k + j];
+      if (q < 0) continue;  // dropped: contributes nothing
+      const T w = weight[t * k + j];
+      const T* o = out + q * D;
+      for (int64_t d = 0; d < D; ++d) yt[d] += w * o[d];
+    }
+  }
+}
+
+template <typename T>
+void ExpertParallelDispatcher<T>::combine_backward(const T* dy, const T* /*expert_out*/,
+                                                   const T* weight, T* d_expert_out, T* d_weight,
+                                                   DispatchState<T>& state) {
+  ExpertParallelDispatchState<T>& s = dispatched(state, "combine_backward");
+  const int64_t n = s.tokens, k = s.top_k, D = s.hidden, R = s.num_rows();
+  // The outputs of this rank's pairs came back in combine (returned_out); the
+  // d out rows are written in send order into send_buf, free since dispatch.
+  const T* out = s.returned_out.data();
+  T* d_out = s.send_buf.data();
+  const int64_t* pos = s.send_pos_of_pair.data();
+#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    const T* g = dy + t * D;
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t q = pos[t * k + j];
+      if (q < 0) {
+        d_weight[t * k + j] = T(0);
+        continue;
+      }
+      const T w = weight[t * k + j];
+      const T* o = out + q * D;
+      T* dout = d_out + q * D;
+      T dot = T(0);
+      for (int64_t d = 0; d < D; ++d) {
+        dot += g[d] * o[d];
+        dout[d] = w * g[d];
+      }
+      d_weight[t * k + j] = dot;
+    }
+  }
+  exchange(d_out, s.arrival_buf.data(), /*to_experts=*/true, s);
+  scatter_rows(s.arrival_buf.data(), s.row_of_arrival.data(), R, D, d_expert_out);
+}
+
+template <typename T>
+void ExpertParallelDispatcher<T>::dispatch_backward(const T* d_rows, T* dx,
+                                                    DispatchState<T>& state) {
+  ExpertParallelDispatchState<T>& s = dispatched(state, "combine_backward");
+  const int64_t n = s.tokens, k = s.top_k, D = s.hidden, R = s.num_rows();
+  gather_rows(d_rows, s.row_of_arrival.data(), R, D, s.arrival_buf.data());
+  T* back = s.send_buf.data();
+  exchange(s.arrival_buf.data(), back, /*to_experts=*/false, s);
+  const int64_t* pos = s.send_pos_of_pair.data();
+#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
+  for (int64_t t = 0; t < n; ++t) {
+    T* g = dx + t * D;
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t q = pos[t * k + j];
+      if (q < 0) continue;
+      const T* dr = back + q * D;
+      for (int64_t d = 0; d < D; ++d) g[d] += dr[d];
+    }
+  }
+}
+
+template class ExpertParallelDispatcher<float>;
+template class ExpertParallelDispatcher<double>;
+
+}  // namespace sadari
