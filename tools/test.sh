@@ -13,10 +13,13 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSADARI_CUDA=OFF >/dev/null
 cmake --build build -j"$jobs"
 # Tests run two at a time: several are multi-threaded already.
 (cd build && ctest --output-on-failure -j2 --timeout 900)
-# The README's main command runs build/sadari: check that path, end to end.
-echo "== smoke: build/sadari train configs/tiny-moe.yaml (5 steps) =="
-build/sadari train configs/tiny-moe.yaml --set train.steps=5 --set train.eval_every=5 --set optim.warmup_steps=2 \
-  --set logging.run_dir=build/smoke-run --set logging.progress=plain | tail -n 1
+# The README's main command (tools/quickstart.sh) runs build/sadari, in one process
+# and over 2 ranks through launch/mpirun.sh: check both paths, end to end.
+smoke=(--set train.steps=5 --set train.eval_every=5 --set optim.warmup_steps=2 --set logging.progress=plain)
+echo "== smoke: build/sadari train configs/tiny-moe.yaml (5 steps, 1 process, then 2 ranks dp2 ep2) =="
+build/sadari train configs/tiny-moe.yaml "${smoke[@]}" --set logging.run_dir=build/smoke-run | tail -n 1
+launch/mpirun.sh -n 2 configs/tiny-moe.yaml "${smoke[@]}" --set logging.run_dir=build/smoke-run-dp2 \
+  --set parallel.dp=2 --set parallel.ep=2 | tail -n 1
 
 if command -v nvcc >/dev/null 2>&1; then
   echo "== CUDA backend: compile and link only (no GPU is needed for this step) =="
