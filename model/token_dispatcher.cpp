@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "model/pair_rows.h"
 
 namespace sadari {
 
@@ -81,17 +82,7 @@ template <typename T>
 void LocalTokenDispatcher<T>::combine(const T* expert_out, const T* weight, T* y,
                                       DispatchState<T>& state) {
   LocalDispatchState<T>& s = local(state);
-  const int64_t n = s.tokens, k = s.top_k, D = s.hidden;
-  const int64_t* rop = s.row_of_pair.data();
-#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    T* yt = y + t * D;
-    for (int64_t j = 0; j < k; ++j) {
-      const T w = weight[t * k + j];
-      const T* o = expert_out + rop[t * k + j] * D;
-      for (int64_t d = 0; d < D; ++d) yt[d] += w * o[d];
-    }
-  }
+  combine_pairs(expert_out, s.row_of_pair.data(), weight, y, s.tokens, s.top_k, s.hidden);
 }
 
 template <typename T>
@@ -99,40 +90,15 @@ void LocalTokenDispatcher<T>::combine_backward(const T* dy, const T* expert_out,
                                                T* d_expert_out, T* d_weight,
                                                DispatchState<T>& state) {
   LocalDispatchState<T>& s = local(state);
-  const int64_t n = s.tokens, k = s.top_k, D = s.hidden;
-  const int64_t* rop = s.row_of_pair.data();
   // Every row belongs to exactly one pair, so threads over tokens write disjoint rows.
-#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    const T* g = dy + t * D;
-    for (int64_t j = 0; j < k; ++j) {
-      const int64_t r = rop[t * k + j];
-      const T w = weight[t * k + j];
-      const T* o = expert_out + r * D;
-      T* dout = d_expert_out + r * D;
-      T dot = T(0);
-      for (int64_t d = 0; d < D; ++d) {
-        dot += g[d] * o[d];
-        dout[d] = w * g[d];
-      }
-      d_weight[t * k + j] = dot;
-    }
-  }
+  combine_pairs_backward(dy, expert_out, s.row_of_pair.data(), weight, d_expert_out, d_weight,
+                         s.tokens, s.top_k, s.hidden);
 }
 
 template <typename T>
 void LocalTokenDispatcher<T>::dispatch_backward(const T* d_rows, T* dx, DispatchState<T>& state) {
   LocalDispatchState<T>& s = local(state);
-  const int64_t n = s.tokens, k = s.top_k, D = s.hidden;
-  const int64_t* rop = s.row_of_pair.data();
-#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    T* g = dx + t * D;
-    for (int64_t j = 0; j < k; ++j) {
-      const T* dr = d_rows + rop[t * k + j] * D;
-      for (int64_t d = 0; d < D; ++d) g[d] += dr[d];
-    }
-  }
+  sum_pair_rows(d_rows, s.row_of_pair.data(), dx, s.tokens, s.top_k, s.hidden);
 }
 
 template class LocalTokenDispatcher<float>;

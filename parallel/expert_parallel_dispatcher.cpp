@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "model/pair_rows.h"
 
 namespace sadari {
 
@@ -276,19 +277,7 @@ void ExpertParallelDispatcher<T>::combine(const T* expert_out, const T* weight, 
   grow(s.returned_out, S * D);
   exchange(s.arrival_buf.data(), s.returned_out.data(), /*to_experts=*/false, s);
 
-  const T* out = s.returned_out.data();
-  const int64_t* pos = s.send_pos_of_pair.data();
-#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    T* yt = y + t * D;
-    for (int64_t j = 0; j < k; ++j) {
-      const int64_t q = pos[t * k + j];
-      if (q < 0) continue;  // dropped: contributes nothing
-      const T w = weight[t * k + j];
-      const T* o = out + q * D;
-      for (int64_t d = 0; d < D; ++d) yt[d] += w * o[d];
-    }
-  }
+  combine_pairs(s.returned_out.data(), s.send_pos_of_pair.data(), weight, y, n, k, D);
 }
 
 template <typename T>
@@ -299,29 +288,9 @@ void ExpertParallelDispatcher<T>::combine_backward(const T* dy, const T* /*exper
   const int64_t n = s.tokens, k = s.top_k, D = s.hidden, R = s.num_rows();
   // The outputs of this rank's pairs came back in combine (returned_out); the
   // d out rows are written in send order into send_buf, free since dispatch.
-  const T* out = s.returned_out.data();
   T* d_out = s.send_buf.data();
-  const int64_t* pos = s.send_pos_of_pair.data();
-#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    const T* g = dy + t * D;
-    for (int64_t j = 0; j < k; ++j) {
-      const int64_t q = pos[t * k + j];
-      if (q < 0) {
-        d_weight[t * k + j] = T(0);
-        continue;
-      }
-      const T w = weight[t * k + j];
-      const T* o = out + q * D;
-      T* dout = d_out + q * D;
-      T dot = T(0);
-      for (int64_t d = 0; d < D; ++d) {
-        dot += g[d] * o[d];
-        dout[d] = w * g[d];
-      }
-      d_weight[t * k + j] = dot;
-    }
-  }
+  combine_pairs_backward(dy, s.returned_out.data(), s.send_pos_of_pair.data(), weight, d_out,
+                         d_weight, n, k, D);
   exchange(d_out, s.arrival_buf.data(), /*to_experts=*/true, s);
   scatter_rows(s.arrival_buf.data(), s.row_of_arrival.data(), R, D, d_expert_out);
 }
@@ -329,22 +298,12 @@ void ExpertParallelDispatcher<T>::combine_backward(const T* dy, const T* /*exper
 template <typename T>
 void ExpertParallelDispatcher<T>::dispatch_backward(const T* d_rows, T* dx,
                                                     DispatchState<T>& state) {
-  ExpertParallelDispatchState<T>& s = dispatched(state, "combine_backward");
+  ExpertParallelDispatchState<T>& s = dispatched(state, "dispatch_backward");
   const int64_t n = s.tokens, k = s.top_k, D = s.hidden, R = s.num_rows();
   gather_rows(d_rows, s.row_of_arrival.data(), R, D, s.arrival_buf.data());
   T* back = s.send_buf.data();
   exchange(s.arrival_buf.data(), back, /*to_experts=*/false, s);
-  const int64_t* pos = s.send_pos_of_pair.data();
-#pragma omp parallel for schedule(static) if (n * k * D >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    T* g = dx + t * D;
-    for (int64_t j = 0; j < k; ++j) {
-      const int64_t q = pos[t * k + j];
-      if (q < 0) continue;
-      const T* dr = back + q * D;
-      for (int64_t d = 0; d < D; ++d) g[d] += dr[d];
-    }
-  }
+  sum_pair_rows(back, s.send_pos_of_pair.data(), dx, n, k, D);
 }
 
 template class ExpertParallelDispatcher<float>;
