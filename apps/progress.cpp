@@ -28,7 +28,10 @@ std::string metrics_line(const StepMetrics& m, int64_t total) {
                 "%.2f GFLOP/s | expert load max/mean %.2f",
                 static_cast<long long>(m.step), static_cast<long long>(total), m.loss, m.lr,
                 m.grad_norm, m.tokens_per_s, m.gflops, m.expert_load_max_over_mean);
-  return buf;
+  std::string line = buf;
+  // Only runs with a capacity limit drop pairs; dropless runs keep the line short.
+  if (m.dropped_pairs > 0) line += " | dropped pairs " + std::to_string(m.dropped_pairs);
+  return line;
 }
 }  // namespace
 
@@ -80,9 +83,10 @@ void ProgressReporter::on_step(const StepMetrics& m) {
     std::fprintf(jsonl_,
                  "{\"step\":%lld,\"loss\":%.9g,\"aux_loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,"
                  "\"tokens_per_s\":%.6g,\"gflops\":%.6g,\"expert_load_max_over_mean\":%.6g,"
-                 "\"seconds\":%.6g}\n",
+                 "\"dropped_pairs\":%lld,\"seconds\":%.6g}\n",
                  static_cast<long long>(m.step), m.loss, m.aux_loss, m.lr, m.grad_norm,
-                 m.tokens_per_s, m.gflops, m.expert_load_max_over_mean, m.seconds);
+                 m.tokens_per_s, m.gflops, m.expert_load_max_over_mean,
+                 static_cast<long long>(m.dropped_pairs), m.seconds);
     std::fflush(jsonl_);
   }
   if (quiet_) return;

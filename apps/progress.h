@@ -27,6 +27,7 @@ struct StepMetrics {
   double tokens_per_s = 0;
   double gflops = 0;         // achieved model GFLOP/s
   double expert_load_max_over_mean = 0;  // max over MoE layers of max/mean tokens per expert
+  int64_t dropped_pairs = 0; // (token, slot) pairs over capacity, all layers and ranks
   double seconds = 0;        // wall time of the step
 };
 

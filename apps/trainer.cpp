@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "apps/progress.h"
+#include "comm/launch_env.h"
 #include "comm/process_groups.h"
 #include "comm/self_communicator.h"
 #include "core/config_load.h"
@@ -159,14 +160,21 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   ProcessGroups groups = make_process_groups(world, layout);
   Communicator& dp = *groups.dp;
 
-  // Experts over the ep group. With ep = 1 and no capacity limit the local
-  // dispatcher does the same arithmetic without the exchange machinery.
+  // Experts over the ep group. With ep = 1, no capacity limit and no node limit
+  // the local dispatcher does the same arithmetic without the exchange machinery.
+  // Node-limited routing needs the node size: parallel.ranks_per_node, or the
+  // launcher's ranks per node when that is 0.
+  ParallelConfig parallel = cfg.parallel;
+  if (parallel.max_nodes_per_token > 0)
+    parallel.ranks_per_node =
+        ranks_per_node_for_routing(detect_launch_environment(), parallel.ranks_per_node);
   std::unique_ptr<ExpertParallelDispatcher<float>> dispatcher;
   std::optional<ExpertPlacement> placement;
-  if (cfg.model.experts > 0 && (layout.ep > 1 || cfg.parallel.capacity_factor > 0)) {
+  if (cfg.model.experts > 0 &&
+      (layout.ep > 1 || parallel.capacity_factor > 0 || parallel.max_nodes_per_token > 0)) {
     placement = ExpertPlacement::identity(cfg.model.experts, layout.ep);
     dispatcher =
-        std::make_unique<ExpertParallelDispatcher<float>>(*groups.ep, *placement, cfg.parallel);
+        std::make_unique<ExpertParallelDispatcher<float>>(*groups.ep, *placement, parallel);
   }
   Transformer<float> model(cfg.model, cfg.train.seed, dispatcher.get());
   // Replicated experts (placements with several replicas of one expert) get
@@ -206,7 +214,7 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   for (int64_t step = 0; step < steps; ++step) {
     const auto step_start = Clock::now();
     model.params().zero_grad();
-    double sums[3] = {0, 0, 0};  // ce, tokens, aux over this rank's slice
+    double sums[4] = {0, 0, 0, 0};  // ce, tokens, aux, dropped pairs over this rank's slice
     std::vector<std::vector<int64_t>> counts;
     const int64_t slice = step * global + dp.rank() * per_rank;
     for (int64_t first = slice; first < slice + per_rank; first += micro) {
@@ -216,9 +224,10 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
       sums[0] += r.ce_sum;
       sums[1] += static_cast<double>(r.tokens);
       sums[2] += r.aux_loss * aux_scale;
+      sums[3] += static_cast<double>(model.dropped_pairs(cache));
       add_counts(counts, model.expert_counts(cache));
     }
-    dp.all_reduce(sums, 3, ReduceOp::sum);
+    dp.all_reduce(sums, 4, ReduceOp::sum);
     sum_counts_over(dp, counts);
     const double lr = learning_rate(cfg.optim, step, steps);
     const double grad_norm = optimizer.step(lr);
@@ -236,6 +245,7 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
     m.tokens_per_s = sums[1] / seconds;
     m.gflops = m.tokens_per_s * flops_per_token / 1e9;
     m.expert_load_max_over_mean = max_over_mean_load(counts);
+    m.dropped_pairs = static_cast<int64_t>(sums[3]);
     // The loss is the same on every rank (all-reduced), so every rank stops here.
     if (!std::isfinite(m.loss))
       fail(detail::cat("training diverged: loss is ", m.loss, " at step ", m.step),

@@ -85,6 +85,15 @@ std::vector<std::vector<int64_t>> Transformer<T>::expert_counts(const Cache& c) 
 }
 
 template <typename T>
+int64_t Transformer<T>::dropped_pairs(const Cache& c) const {
+  int64_t dropped = 0;
+  for (size_t l = 0; l < blocks_.size(); ++l)
+    if (blocks_[l].is_moe() && l < c.blocks.size())
+      dropped += blocks_[l].moe()->dropped_pairs(c.blocks[l].moe);
+  return dropped;
+}
+
+template <typename T>
 void Transformer<T>::update_router_biases(const std::vector<std::vector<int64_t>>& counts) {
   SADARI_ASSERT(counts.size() == blocks_.size());
   for (size_t l = 0; l < blocks_.size(); ++l)

@@ -52,6 +52,9 @@ class Transformer {
 
   // Tokens routed to each expert in this forward, per MoE layer (empty for dense).
   std::vector<std::vector<int64_t>> expert_counts(const Cache& cache) const;
+  // (token, slot) pairs dropped by the dispatcher's capacity limit in this forward,
+  // summed over MoE layers (0 when dropless).
+  int64_t dropped_pairs(const Cache& cache) const;
   // Aux-loss-free balancing after an optimizer step, with the step's summed counts.
   void update_router_biases(const std::vector<std::vector<int64_t>>& counts);
 

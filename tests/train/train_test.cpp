@@ -115,5 +115,47 @@ TEST_F(TrainTest, RunDirectoryHoldsResolvedConfigAndOneMetricsLinePerStep) {
   EXPECT_EQ(val_lines, 1);  // eval_every = 0: validation once, at the end
 }
 
+// The "dropped_pairs" values of a run's metrics.jsonl step lines, in order.
+std::vector<long long> dropped_pairs_per_step(const fs::path& metrics_path) {
+  std::ifstream metrics(metrics_path);
+  std::vector<long long> dropped;
+  const std::string key = "\"dropped_pairs\":";
+  for (std::string line; std::getline(metrics, line);) {
+    const size_t at = line.find(key);
+    if (at != std::string::npos) dropped.push_back(std::stoll(line.substr(at + key.size())));
+  }
+  return dropped;
+}
+
+// A capacity limit in one process: tiny-moe's 8 experts, top-2, factor 0.5 keep
+// at most ceil(0.5 * n * 2 / 8) pairs per expert, so at least half of the n * 2
+// pairs of each of the 3 MoE layers are dropped; the run must say so, and a
+// dropless run must report none.
+TEST_F(TrainTest, CapacityLimitReportsDroppedPairsAndDroplessReportsNone) {
+  train(short_run({"parallel.capacity_factor=0.5"}, "capped"));
+  train(short_run({}, "dropless"));
+  const std::vector<long long> capped = dropped_pairs_per_step(dir_ / "capped" / "metrics.jsonl");
+  const std::vector<long long> dropless =
+      dropped_pairs_per_step(dir_ / "dropless" / "metrics.jsonl");
+  ASSERT_EQ(capped.size(), 6u);
+  ASSERT_EQ(dropless.size(), 6u);
+  // 16 sequences x 64 tokens x 2 slots x 3 MoE layers pairs per step.
+  const long long pairs = 16LL * 64 * 2 * 3;
+  for (size_t i = 0; i < capped.size(); ++i) {
+    EXPECT_GE(capped[i], pairs / 2) << "step " << i + 1;
+    EXPECT_LT(capped[i], pairs) << "step " << i + 1;
+    EXPECT_EQ(dropless[i], 0) << "step " << i + 1;
+  }
+}
+
+// Node-limited routing in one process (one node): every expert is on the same
+// node, so the limit changes nothing: the losses equal the plain run's.
+TEST_F(TrainTest, NodeLimitedRoutingOnOneNodeChangesNothing) {
+  const TrainResult limited = train(
+      short_run({"parallel.max_nodes_per_token=1", "parallel.ranks_per_node=1"}, "limited"));
+  const TrainResult plain = train(short_run({}, "plain"));
+  EXPECT_EQ(limited.losses, plain.losses);
+}
+
 }  // namespace
 }  // namespace sadari
