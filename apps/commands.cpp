@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "apps/command_line.h"
+#include "apps/schedule_command.h"
 #include "apps/trainer.h"
 #include "comm/abort_job.h"
 #include "comm/launch_env.h"
@@ -137,9 +138,10 @@ int run_command(const std::string& command, const std::vector<std::string>& args
   if (command == "train") return cmd_train(args);
   if (command == "config") return cmd_config(args);
   if (command == "prepare-data") return cmd_prepare_data(args);
+  if (command == "schedule") return cmd_schedule(args);
   if (command == "version" || command == "--version") return cmd_version(args);
   throw UsageError("unknown command '" + command + "'", {},
-                   "commands: train, config, prepare-data, version; see sadari --help");
+                   "commands: train, config, prepare-data, schedule, version; see sadari --help");
 }
 
 }  // namespace sadari

@@ -25,6 +25,7 @@ const char* kUsage =
     "  train CONFIG          train a model (configs/tiny-moe.yaml trains on a laptop CPU)\n"
     "  config CONFIG         print the fully resolved configuration\n"
     "  prepare-data          turn text files into a token shard\n"
+    "  schedule              generate, check and simulate a pipeline schedule\n"
     "  version               print the version and the backends this build has\n"
     "\n"
     "Run `sadari COMMAND --help` for a command's options.\n";
