@@ -17,10 +17,15 @@
 #include "data/sampler.h"
 #include "data/tokenizer.h"
 #include "model/transformer.h"
+#include "model/transformer_stage.h"
 #include "optim/lr_schedule.h"
 #include "parallel/distributed_optimizer.h"
 #include "parallel/expert_parallel_dispatcher.h"
 #include "parallel/expert_placement.h"
+#include "parallel/pipeline_executor.h"
+#include "parallel/pipeline_generators.h"
+#include "parallel/stage_copies.h"
+#include "parallel/stage_partition.h"
 
 namespace sadari {
 
@@ -109,17 +114,45 @@ double validation_loss(const Transformer<float>& model, typename Transformer<flo
 
 }  // namespace
 
+PipelineSchedule pipeline_schedule_for(const Config& cfg) {
+  const ParallelConfig& p = cfg.parallel;
+  const int64_t microbatches = cfg.train.global_batch / (cfg.train.micro_batch * p.dp);
+  ScheduleRequest request;
+  request.kind = parse_schedule_kind(p.schedule, cfg.where("parallel.schedule"));
+  request.ranks = static_cast<int>(p.pp);
+  request.microbatches = static_cast<int>(microbatches);
+  request.chunks_per_rank = static_cast<int>(p.chunks);
+  ScheduleOptionNames names;
+  names.kind = "parallel.schedule";
+  names.ranks = "parallel.pp";
+  names.microbatches = "global_batch / (micro_batch x dp)";
+  names.chunks = "parallel.chunks";
+  std::optional<PipelineSchedule> schedule;
+  try {
+    schedule.emplace(generate_schedule(request, cfg.where("parallel.schedule"), names));
+  } catch (const Error& e) {
+    fail(detail::cat("schedule ", p.schedule, " cannot run ", microbatches,
+                     " micro-batches per step on pp = ", p.pp, ": ", e.what_failed()),
+         cfg.where("train.micro_batch"), e.hint());
+  }
+  // Message tags (PipelineSchedule::message_tag) must fit MPI's guaranteed range.
+  if (static_cast<int64_t>(schedule->microbatches()) * schedule->num_stages() > 16383)
+    fail(detail::cat(schedule->microbatches(), " micro-batches x ", schedule->num_stages(),
+                     " stages is more than the pipeline's message tags can tell apart (16383)"),
+         cfg.where("train.micro_batch"), "raise train.micro_batch to run fewer micro-batches");
+  return std::move(*schedule);
+}
+
 void check_trainable(const Config& cfg, int world_size) {
   const ParallelConfig& p = cfg.parallel;
-  if (p.pp > 1)
-    fail(detail::cat("pipeline parallelism (parallel.pp = ", p.pp, ") is not implemented yet"),
-         cfg.where("parallel.pp"),
-         "set parallel.pp=1 and use data and expert parallelism (parallel.dp, parallel.ep); "
-         "pipeline parallelism comes later");
   // A world size that does not match the layout: one message naming both.
   check_layout(ParallelLayout{static_cast<int>(p.pp), static_cast<int>(p.dp),
                               static_cast<int>(p.ep)},
                world_size);
+  if (p.pp > 1) {
+    pipeline_schedule_for(cfg);  // a micro-batch count the schedule cannot run fails here
+    partition_stages(cfg);
+  }
   // The schema accepts what the planners size; training refuses what it cannot
   // run exactly rather than silently running something else.
   if (cfg.train.precision != "f32")
@@ -147,6 +180,30 @@ TrainResult train(const Config& cfg) {
 
 namespace {
 
+// Experts over the ep group. With ep = 1, no capacity limit and no node limit
+// the local dispatcher does the same arithmetic without the exchange machinery
+// (dispatcher stays null). Node-limited routing needs the node size:
+// parallel.ranks_per_node, or the launcher's ranks per node when that is 0.
+struct ExpertSetup {
+  std::optional<ExpertPlacement> placement;
+  std::unique_ptr<ExpertParallelDispatcher<float>> dispatcher;
+};
+
+ExpertSetup make_expert_setup(const Config& cfg, ProcessGroups& groups) {
+  ParallelConfig parallel = cfg.parallel;
+  if (parallel.max_nodes_per_token > 0)
+    parallel.ranks_per_node =
+        ranks_per_node_for_routing(detect_launch_environment(), parallel.ranks_per_node);
+  ExpertSetup setup;
+  if (cfg.model.experts > 0 &&
+      (groups.layout.ep > 1 || parallel.capacity_factor > 0 || parallel.max_nodes_per_token > 0)) {
+    setup.placement = ExpertPlacement::identity(cfg.model.experts, groups.layout.ep);
+    setup.dispatcher =
+        std::make_unique<ExpertParallelDispatcher<float>>(*groups.ep, *setup.placement, parallel);
+  }
+  return setup;
+}
+
 // The step loop, from the first collective on. `data` is built, the config checked.
 TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& world) {
   const int64_t seq = cfg.train.seq_len, micro = cfg.train.micro_batch;
@@ -160,22 +217,9 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   ProcessGroups groups = make_process_groups(world, layout);
   Communicator& dp = *groups.dp;
 
-  // Experts over the ep group. With ep = 1, no capacity limit and no node limit
-  // the local dispatcher does the same arithmetic without the exchange machinery.
-  // Node-limited routing needs the node size: parallel.ranks_per_node, or the
-  // launcher's ranks per node when that is 0.
-  ParallelConfig parallel = cfg.parallel;
-  if (parallel.max_nodes_per_token > 0)
-    parallel.ranks_per_node =
-        ranks_per_node_for_routing(detect_launch_environment(), parallel.ranks_per_node);
-  std::unique_ptr<ExpertParallelDispatcher<float>> dispatcher;
-  std::optional<ExpertPlacement> placement;
-  if (cfg.model.experts > 0 &&
-      (layout.ep > 1 || parallel.capacity_factor > 0 || parallel.max_nodes_per_token > 0)) {
-    placement = ExpertPlacement::identity(cfg.model.experts, layout.ep);
-    dispatcher =
-        std::make_unique<ExpertParallelDispatcher<float>>(*groups.ep, *placement, parallel);
-  }
+  ExpertSetup experts = make_expert_setup(cfg, groups);
+  std::unique_ptr<ExpertParallelDispatcher<float>>& dispatcher = experts.dispatcher;
+  std::optional<ExpertPlacement>& placement = experts.placement;
   Transformer<float> model(cfg.model, cfg.train.seed, dispatcher.get());
   // Replicated experts (placements with several replicas of one expert) get
   // their gradients summed over the replicas too; see DistributedOptimizer.
@@ -269,6 +313,163 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   return result;
 }
 
+// The step loop under pipeline parallelism (pp > 1). As run_training, except:
+// this rank holds the model stages of its chunks (parallel/stage_partition.h)
+// and runs its action list of the schedule (parallel/pipeline_executor.h) over
+// the micro-batches of its dp slice; the loss, computed on the last stage, and
+// the aux losses of every stage are summed over dp and then pp, so every rank
+// (world rank 0 included) reports the global numbers.
+TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Communicator& world) {
+  const int64_t seq = cfg.train.seq_len, micro = cfg.train.micro_batch;
+  const int64_t global = cfg.train.global_batch, steps = cfg.train.steps;
+  const WindowSampler train_sampler = data.train_sampler(cfg.train.seed);
+  const WindowSampler val_sampler = data.val_sampler();
+  const bool leader = world.rank() == 0;
+
+  const ParallelLayout layout{static_cast<int>(cfg.parallel.pp), static_cast<int>(cfg.parallel.dp),
+                              static_cast<int>(cfg.parallel.ep)};
+  ProcessGroups groups = make_process_groups(world, layout);
+  Communicator& dp = *groups.dp;
+  Communicator& pp = *groups.pp;
+  ExpertSetup experts = make_expert_setup(cfg, groups);
+
+  const PipelineSchedule schedule = pipeline_schedule_for(cfg);
+  const std::vector<StageLayers> spans = partition_stages(cfg);
+  SADARI_ASSERT(static_cast<int>(spans.size()) == schedule.num_stages());
+  ParameterStore params(DType::f32);
+  std::vector<std::unique_ptr<TransformerStage<float>>> stages;
+  std::vector<TransformerStage<float>*> chunks;
+  for (int c = 0; c < schedule.chunks_per_rank(); ++c) {
+    const StageLayers& span = spans[static_cast<size_t>(schedule.stage_of(pp.rank(), c))];
+    stages.push_back(std::make_unique<TransformerStage<float>>(cfg.model, span, params,
+                                                               cfg.train.seed,
+                                                               experts.dispatcher.get()));
+    chunks.push_back(stages.back().get());
+  }
+  PipelineExecutor executor(schedule, pp.rank(), chunks, pp, micro, seq, cfg.model.hidden);
+  DistributedOptimizer optimizer(cfg.optim, cfg.parallel, params, groups,
+                                 experts.placement ? &*experts.placement : nullptr);
+  // DualPipe: every stage lives on ranks r and pp-1-r; their gradients and
+  // load counts are summed after each step's backward (parallel/stage_copies.h).
+  const bool stage_copies = schedule.kind() == ScheduleKind::dualpipe;
+  std::unique_ptr<Communicator> copies;
+  if (stage_copies) {
+    copies = make_stage_copy_group(pp);
+    optimizer.set_pipeline_copies(2);
+  }
+
+  if (leader) write_resolved_config(cfg);
+  std::optional<ProgressReporter> progress;
+  if (leader) progress.emplace(cfg.logging, steps);
+
+  TrainResult result;
+  result.entropy_floor = data.loss_floor();
+  // Model FLOPs per token: every stage once, summed over the pipeline.
+  double flops_per_token = 0;
+  for (const auto& stage : stages) flops_per_token += stage->train_flops_per_token(seq);
+  pp.all_reduce(&flops_per_token, 1, ReduceOp::sum);
+  if (stage_copies) flops_per_token /= 2;
+  if (leader) {
+    std::string split;
+    for (const auto& span : spans) split += detail::cat(split.empty() ? "" : ",", span.count);
+    progress->note(detail::cat(
+        "sadari: training ", cfg.model.name, " (", params.numel() / 1e6,
+        "M parameters on rank 0) for ", steps, " steps of ", global, " x ", seq, " tokens on ",
+        world.size(), " processes (pp ", layout.pp, " schedule ", cfg.parallel.schedule,
+        ", layers per stage ", split, ", ", schedule.microbatches(), " micro-batches; dp ",
+        layout.dp, ", ep ", layout.ep, ", zero_stage ", cfg.parallel.zero_stage, ") x ",
+        omp_get_max_threads(), " threads; run dir ", cfg.logging.run_dir));
+  }
+
+  const float ce_scale = 1.0f / static_cast<float>(global * seq);
+  const float aux_scale = static_cast<float>(micro) / static_cast<float>(global);
+  const int64_t per_rank = global / layout.dp;
+  const auto run_start = Clock::now();
+  double total_tokens = 0;
+
+  for (int64_t step = 0; step < steps; ++step) {
+    const auto step_start = Clock::now();
+    params.zero_grad();
+    const int64_t slice = step * global + dp.rank() * per_rank;
+    const PipelineStepStats stats = executor.run_step(
+        [&](int microbatch, int32_t* ids, int32_t* targets) {
+          train_sampler.fill(slice + microbatch * micro, micro, ids, targets);
+        },
+        ce_scale, aux_scale);
+    // ce and tokens live on the last stage, aux losses on every MoE stage.
+    double sums[4] = {stats.ce_sum, stats.tokens, stats.aux_loss * aux_scale,
+                      stats.dropped_pairs};
+    dp.all_reduce(sums, 4, ReduceOp::sum);
+    pp.all_reduce(sums, 4, ReduceOp::sum);
+    std::vector<std::vector<std::vector<int64_t>>> counts = stats.expert_counts;
+    std::vector<std::vector<int64_t>> all_counts;  // every MoE block of this rank, for the report
+    for (auto& chunk_counts : counts) sum_counts_over(dp, chunk_counts);
+    if (stage_copies) {
+      sum_gradients_over_copies(params, *copies);
+      // Both ranks of a pair list their two stages in stage order.
+      const bool swapped = schedule.stage_of(pp.rank(), 0) > schedule.stage_of(pp.rank(), 1);
+      if (swapped) std::swap(counts[0], counts[1]);
+      sum_counts_over_copies(counts, *copies);
+      if (swapped) std::swap(counts[0], counts[1]);
+    }
+    for (const auto& chunk_counts : counts)
+      all_counts.insert(all_counts.end(), chunk_counts.begin(), chunk_counts.end());
+    const double lr = learning_rate(cfg.optim, step, steps);
+    const double grad_norm = optimizer.step(lr);
+    for (size_t c = 0; c < stages.size(); ++c)
+      if (!counts[c].empty()) stages[c]->update_router_biases(counts[c]);
+    // The worst expert load over the whole model: the max over the stages.
+    double load = max_over_mean_load(all_counts);
+    pp.all_reduce(&load, 1, ReduceOp::max);
+
+    const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
+    total_tokens += sums[1];
+    StepMetrics m;
+    m.step = step + 1;
+    m.loss = sums[0] / std::max(1.0, sums[1]);
+    m.aux_loss = sums[2];
+    m.lr = lr;
+    m.grad_norm = grad_norm;
+    m.seconds = seconds;
+    m.tokens_per_s = sums[1] / seconds;
+    m.gflops = m.tokens_per_s * flops_per_token / 1e9;
+    m.expert_load_max_over_mean = load;
+    m.dropped_pairs = static_cast<int64_t>(sums[3]);
+    if (!std::isfinite(m.loss))
+      fail(detail::cat("training diverged: loss is ", m.loss, " at step ", m.step),
+           cfg.where("optim.lr"), "lower optim.lr or raise optim.warmup_steps");
+    result.losses.push_back(m.loss);
+    if (leader) progress->on_step(m);
+
+    const bool last = step + 1 == steps;
+    if (last || (cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0)) {
+      // As validation_loss: batches split over dp when they divide evenly; each
+      // goes through the whole pipeline, its loss lands on the last stage.
+      const int64_t batches = cfg.train.eval_batches;
+      const bool split = batches % dp.size() == 0;
+      double val[2] = {0, 0};
+      for (int64_t b = split ? dp.rank() : 0; b < batches; b += split ? dp.size() : 1) {
+        const ForwardResult r = executor.forward_only([&](int, int32_t* ids, int32_t* targets) {
+          val_sampler.fill(b * micro, micro, ids, targets);
+        });
+        val[0] += r.ce_sum;
+        val[1] += static_cast<double>(r.tokens);
+      }
+      if (split) dp.all_reduce(val, 2, ReduceOp::sum);
+      pp.all_reduce(val, 2, ReduceOp::sum);
+      const double v = val[0] / std::max(1.0, val[1]);
+      result.val_losses.emplace_back(step + 1, v);
+      if (leader) progress->on_validation(step + 1, v, result.entropy_floor);
+    }
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+  result.final_val_loss = result.val_losses.empty() ? 0 : result.val_losses.back().second;
+  result.tokens_per_s = total_tokens / elapsed;
+  result.model_gflops = result.tokens_per_s * flops_per_token / 1e9;
+  if (leader) progress->finish();
+  return result;
+}
+
 }  // namespace
 
 TrainResult train(const Config& cfg, Communicator& world) {
@@ -284,6 +485,7 @@ TrainResult train(const Config& cfg, Communicator& world) {
     fail("the data has no validation split", cfg.where("data.val_fraction"),
          "set data.val_path or a data.val_fraction > 0");
   try {
+    if (cfg.parallel.pp > 1) return run_pipeline_training(cfg, data, world);
     return run_training(cfg, data, world);
   } catch (const RankFailure&) {
     throw;

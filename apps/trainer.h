@@ -2,7 +2,7 @@
 // data, model, optimizer, the step loop, validation, progress and the run
 // directory.
 //
-// Layout: world = pp x dp ranks (pp must be 1 for now), each dp rank reads its
+// Layout: world = pp x dp ranks (comm/process_groups.h), each dp rank reads its
 // own slice of every step's global batch (train.global_batch sequences per step
 // whatever dp is; the slice of dp rank d is the samples
 // [step*G + d*G/dp, step*G + (d+1)*G/dp) of the same global order the
@@ -15,6 +15,18 @@
 // the bias update, so every rank keeps identical weights and biases. Every
 // layout therefore computes the one-process run, step for step, up to the order
 // of floating-point sums (tests/parity checks 1e-5 relative).
+//
+// Pipeline (pp > 1): the layers are split into stages (parallel/stage_partition.h:
+// cost-balanced, or parallel.stage_layers), each pp rank builds the stages of its
+// chunks (model/transformer_stage.h) and runs its action list of
+// parallel.schedule over its dp slice's micro-batches (parallel/pipeline_executor.h;
+// M = global_batch / (micro_batch x dp) micro-batches per step). The loss is
+// computed on the last stage; loss and aux-loss sums are reduced over dp and then
+// pp, so every rank, world rank 0 included, reports the global numbers. The
+// gradient norm covers all stages (DistributedOptimizer). DualPipe holds every
+// stage on two ranks and sums the copies' gradients and load counts
+// (parallel/stage_copies.h). Validation sends each batch through the stages in
+// order.
 //
 // Errors: check_trainable() runs first and does no communication, so a bad
 // config fails identically on every rank (the caller prints it once). train()
@@ -55,8 +67,9 @@ class RankFailure : public Error {
 };
 
 // Checks that this build can train `cfg` on `world_size` processes: the layout
-// matches the world size (pp x dp = world_size, ep divides dp), pp = 1, f32,
-// MHA attention. Throws Error naming the config key. No communication.
+// matches the world size (pp x dp = world_size, ep divides dp), the pipeline
+// schedule can run the step's micro-batch count (pp > 1), f32, MHA attention.
+// Throws Error naming the config key. No communication.
 void check_trainable(const Config& cfg, int world_size);
 
 // Trains per `cfg` (already validated by load_config) over `world`.

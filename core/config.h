@@ -63,6 +63,19 @@ struct ParallelConfig {
   double capacity_factor = 0;   // 0: dropless; > 0: per-expert capacity = factor * mean load
   int64_t ranks_per_node = 0;   // 0: from the launcher (local size); for node-limited routing
   int64_t max_nodes_per_token = 0;  // node-limited routing: experts on at most M nodes; 0 = off
+  // Pipeline (parallel/pipeline_schedule.h, parallel/stage_partition.h).
+  std::string schedule = "1f1b";  // gpipe | 1f1b | interleaved | zb-h1 | dualpipe | dualpipev
+  int64_t chunks = 1;             // model chunks per pp rank (2 for interleaved/V schedules)
+  // Layers per pipeline stage, comma-separated ("3,5"), one entry per stage in
+  // pipeline order; empty: balanced by estimated cost.
+  std::string stage_layers;
+
+  // Pipeline stages the layers are split into: pp * chunks, except DualPipe,
+  // whose rank r holds stages r and pp-1-r (two copies of each stage, pp stages).
+  int64_t pipeline_stages() const { return schedule == "dualpipe" ? pp : pp * chunks; }
+  // stage_layers as numbers ("3, 5" -> {3, 5}); empty when stage_layers is empty.
+  // Throws Error (where: "parallel.stage_layers") when an entry is not a whole number.
+  std::vector<int64_t> stage_layer_counts() const;
 
   bool operator==(const ParallelConfig&) const = default;
 };

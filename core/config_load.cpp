@@ -517,9 +517,53 @@ void validate_relations(const Config& c) {
   if (p.zero_stage > 1)
     fail(cat("zero_stage ", p.zero_stage, " is not supported"), c.where("parallel.zero_stage"),
          "use 0 (replicated optimizer state) or 1 (sharded, ZeRO-1)");
-  if (p.pp > m.layers)
-    fail(cat("pp (", p.pp, ") exceeds layers (", m.layers, ")"), c.where("parallel.pp"),
-         "each pipeline stage needs at least one layer");
+  // Pipeline: the schedule decides how many stages a rank holds.
+  const bool two_chunk_schedule = p.schedule == "dualpipe" || p.schedule == "dualpipev";
+  if (two_chunk_schedule && p.chunks != 2)
+    fail(cat("schedule ", p.schedule, " needs chunks = 2, got ", p.chunks), c.where("parallel.chunks"),
+         "set parallel.chunks=2 (each rank holds two stages of the V or bidirectional pipeline)");
+  if (p.schedule == "interleaved" && p.chunks < 2)
+    fail(cat("schedule interleaved needs chunks >= 2, got ", p.chunks), c.where("parallel.chunks"),
+         "set parallel.chunks=2, or use schedule 1f1b for one chunk per rank");
+  if (!two_chunk_schedule && p.schedule != "interleaved" && p.chunks != 1)
+    fail(cat("schedule ", p.schedule, " runs one chunk per rank, got chunks = ", p.chunks),
+         c.where("parallel.chunks"), "set parallel.chunks=1, or use schedule interleaved");
+  if (p.schedule == "dualpipe" && p.pp % 2 != 0)
+    fail(cat("schedule dualpipe needs an even pp, got ", p.pp), c.where("parallel.pp"),
+         "DualPipe pairs rank r with rank pp-1-r; use an even pp or schedule dualpipev");
+  const int64_t stages = p.pipeline_stages();
+  if (stages > m.layers)
+    fail(cat(stages == p.pp ? cat("pp (", p.pp, ")")
+                            : cat("pp x chunks (", p.pp, " x ", p.chunks, " = ", stages, " stages)"),
+             " exceeds layers (", m.layers, ")"),
+         c.where(stages == p.pp ? "parallel.pp" : "parallel.chunks"),
+         "each pipeline stage needs at least one layer: lower parallel.pp or parallel.chunks, or "
+         "raise model.layers");
+  std::vector<int64_t> counts;
+  try {
+    counts = p.stage_layer_counts();
+  } catch (const Error& e) {
+    fail(e.what_failed(), c.where("parallel.stage_layers"), e.hint());
+  }
+  if (!counts.empty()) {
+    if (static_cast<int64_t>(counts.size()) != stages)
+      fail(cat("stage_layers lists ", counts.size(), " stages, but the pipeline has ", stages),
+           c.where("parallel.stage_layers"),
+           cat("give one layer count per pipeline stage (", stages, " = ",
+               p.schedule == "dualpipe" ? "pp" : "pp x chunks", ")"));
+    int64_t total = 0;
+    for (size_t s = 0; s < counts.size(); ++s) {
+      if (counts[s] < 1)
+        fail(cat("stage ", s, " gets no layer"), c.where("parallel.stage_layers"),
+             "every pipeline stage needs at least one layer");
+      total += counts[s];
+    }
+    if (total != m.layers)
+      fail(cat("stage_layers covers ", total, " layers, but the model has ", m.layers,
+               total < m.layers ? " (layers dropped)" : " (layers duplicated)"),
+           c.where("parallel.stage_layers"),
+           cat("make the counts sum to model.layers; see ", also("model.layers")));
+  }
 
   // Batch and sequence.
   const TrainConfig& t = c.train;

@@ -94,6 +94,13 @@ std::vector<FieldSpec> build_fields() {
        "ranks per node (0: from the launcher); used by node-limited routing"},
       {SADARI_FIELD(parallel, max_nodes_per_token), at_least(0), {}, false,
        "node-limited routing: a token's experts lie on at most this many nodes; 0 = off"},
+      {SADARI_FIELD(parallel, schedule), any(),
+       V{"gpipe", "1f1b", "interleaved", "zb-h1", "dualpipe", "dualpipev"}, false,
+       "pipeline schedule"},
+      {SADARI_FIELD(parallel, chunks), at_least(1), {}, false,
+       "model chunks per pipeline rank: 1, or 2+ for interleaved; 2 for dualpipe/dualpipev"},
+      {SADARI_FIELD(parallel, stage_layers), any(), {}, false,
+       "layers per pipeline stage, comma-separated (\"3,5\"); empty = balanced by cost"},
 
       // ---- train: the loop ----
       {SADARI_FIELD(train, steps), at_least(1), {}, false, "optimizer steps"},

@@ -2,6 +2,7 @@
 
 #include "core/profile.h"
 #include "kernels/cpu/gemm.h"
+#include "model/weight_grad_tape.h"
 
 namespace sadari {
 
@@ -18,7 +19,12 @@ void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t 
   if (n == 0) return;
   ProfileScope scope(ProfileCategory::gemm);
   if (dx) cpu::matmul<T>(false, false, n, in, out, dy, W, dx, accumulate_dx ? T(1) : T(0));
-  if (dW) cpu::matmul<T>(true, false, out, in, n, dy, x, dW, T(1));
+  if (!dW) return;
+  // dW += dy^T x: now, or recorded for a later weight-gradient pass.
+  if (WeightGradTape<T>* tape = active_weight_grad_tape<T>())
+    tape->record(cpu::GemmProblem<T>{true, false, out, in, n, T(1), dy, out, x, in, T(1), dW, in});
+  else
+    cpu::matmul<T>(true, false, out, in, n, dy, x, dW, T(1));
 }
 
 template void linear_forward<float>(const float*, const float*, float*, int64_t, int64_t, int64_t);

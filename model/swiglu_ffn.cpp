@@ -6,6 +6,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/swiglu.h"
 #include "model/linear.h"
+#include "model/weight_grad_tape.h"
 
 namespace sadari {
 
@@ -93,13 +94,22 @@ void swiglu_ffn_forward_grouped(const SwigluFfnMember<T>* m, int64_t count, int6
 
 template <typename T>
 void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int64_t D) {
-  // dh = dy W_down and dW_down += dy^T h.
+  // Weight-gradient products go to `weights`: the same grouped call, or the
+  // active tape of a split backward (model/weight_grad_tape.h).
+  WeightGradTape<T>* tape = active_weight_grad_tape<T>();
   std::vector<cpu::GemmProblem<T>> p;
+  auto weights = [&](const cpu::GemmProblem<T>& product) {
+    if (tape)
+      tape->record(product);
+    else
+      p.push_back(product);
+  };
+  // dh = dy W_down and dW_down += dy^T h.
   for (int64_t i = 0; i < count; ++i) {
     if (m[i].n == 0) continue;
     const int64_t n = m[i].n, F = m[i].F;
     p.push_back(product<T>(false, false, n, F, D, m[i].dy, m[i].w_down, m[i].dh, T(0)));
-    p.push_back(product<T>(true, false, D, F, n, m[i].dy, m[i].h, m[i].dw_down, T(1)));
+    weights(product<T>(true, false, D, F, n, m[i].dy, m[i].h, m[i].dw_down, T(1)));
   }
   run_grouped(p);
   for_adjacent_runs<T>(
@@ -119,7 +129,7 @@ void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int
     const T* dgu = m[i].dgate_up;
     p.push_back(product<T>(false, false, n, D, 2 * F, dgu, m[i].w_gate_up, m[i].dx,
                            m[i].accumulate_dx ? T(1) : T(0)));
-    p.push_back(product<T>(true, false, 2 * F, D, n, dgu, m[i].x, m[i].dw_gate_up, T(1)));
+    weights(product<T>(true, false, 2 * F, D, n, dgu, m[i].x, m[i].dw_gate_up, T(1)));
   }
   run_grouped(p);
 }

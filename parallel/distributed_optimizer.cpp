@@ -109,6 +109,11 @@ double DistributedOptimizer::global_grad_norm() const {
   double sum_squares = 0;
   for (const auto& g : groups_) sum_squares += g.sync->owned_sum_squares();
   process_groups_->dp->all_reduce(&sum_squares, 1, ReduceOp::sum);
+  // Pipeline stages hold disjoint parameters: the norm covers all of them.
+  if (process_groups_->pp && process_groups_->pp->size() > 1) {
+    process_groups_->pp->all_reduce(&sum_squares, 1, ReduceOp::sum);
+    sum_squares /= static_cast<double>(pipeline_copies_);
+  }
   return std::sqrt(sum_squares);
 }
 

@@ -13,7 +13,8 @@
 //                                    of the logical expert and stays identical;
 //   2. computes the global gradient norm ONCE over all ranks: each rank adds the
 //      squares of the reduced-gradient shards it owns in each of its groups,
-//      then one all_reduce of that scalar over dp. The shards of a group
+//      then one all_reduce of that scalar over dp, and (pp > 1) one over pp,
+//      whose stages hold disjoint parameters. The shards of a group
 //      partition its parameters, and every dp rank is in exactly the groups of
 //      the parameters it holds, so every element of the model is counted once,
 //      never once per replica;
@@ -34,14 +35,15 @@
 // parameters are laid out by name, because replicas sit in different slots (and
 // so in different store order) on different ranks.
 //
-// REQUIRES (pp = 1): pipeline stages will add an all_reduce of the norm over pp.
+// REQUIRES: with pp > 1 the store holds this rank's pipeline stages; a
+// parameter held by several pp ranks (DualPipe) needs set_pipeline_copies.
 // REQUIRES: the store's routed-expert parameters (expert_id >= 0) are those of
 // this rank's slots in `placement` (what ExpertParallelDispatcher makes the MoE
 // layers create); without a placement, no expert is replicated.
 // Ownership: borrows the store and the groups (must outlive it). The store's
 // trainable parameters are re-pointed into flat bucket buffers on construction.
 // COLLECTIVE over dp: the constructor (it splits the replicated groups, when
-// there are any) and step().
+// there are any); step() and the norm over dp and pp.
 #pragma once
 
 #include <memory>
@@ -72,6 +74,12 @@ class DistributedOptimizer {
   // learning rate lr. Returns the global gradient norm before clipping.
   double step(double lr);
 
+  // Pipeline schedules that hold every stage on `copies` pp ranks (DualPipe: 2)
+  // sum the copies' gradients before step() (parallel/stage_copies.h); the norm
+  // then divides the squares summed over pp by `copies`, counting each
+  // parameter once. Default 1.
+  void set_pipeline_copies(int copies) { pipeline_copies_ = copies; }
+
   // step() is reduce_gradients() then update(lr); separately for benchmarks and
   // for overlapping the reduction with backward later. COLLECTIVE, each.
   void reduce_gradients();
@@ -96,6 +104,7 @@ class DistributedOptimizer {
 
   OptimConfig cfg_;
   int zero_stage_;
+  int pipeline_copies_ = 1;
   ProcessGroups* process_groups_;
   std::vector<std::unique_ptr<Communicator>> replica_comms_;  // split from dp, kept alive
   std::vector<ParamGroup> groups_;

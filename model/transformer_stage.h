@@ -1,0 +1,119 @@
+// One pipeline stage of the Transformer (model/transformer.h): a contiguous
+// range of blocks, with the embedding when it is the first stage and the final
+// RMSNorm, head and cross-entropy when it is the last.
+//
+//   first stage:   ids            -> embedding -> blocks[first, end) -> residual out [n, D]
+//   middle stage:  residual in    -> blocks[first, end)              -> residual out [n, D]
+//   last stage:    residual in    -> blocks[first, end) -> final norm -> head -> CE
+//   (a single stage that is both first and last is the whole model)
+// Backward mirrors it: a non-last stage takes the gradient of its output
+// residual, a non-first stage produces the gradient of its input residual.
+//
+// Parameters are created in a caller-owned ParameterStore with the one-process
+// model's global names and initialisation ("embed.weight", "blocks.{l}.*",
+// "final_norm.weight", "head.weight"), in the one-process order, so a stage
+// starts from exactly the one-process weights. Several stages (the chunks of
+// one pipeline rank) may share one store.
+//
+// Numerics: the same kernels in the same order as Transformer, so running the
+// stages 0..S-1 in sequence, handing the residual stream and its gradient over
+// by hand, reproduces Transformer::forward/backward bit for bit
+// (tests/pipeline/transformer_stage_test.cpp).
+//
+// Backward runs in one pass (backward) or split in two (backward_input, then
+// backward_weight), for zero-bubble pipeline schedules: backward_input computes
+// the input gradient (and the cheap norm weights' gradients) and records the
+// weight-gradient products of the linear layers, experts, router, head and the
+// embedding on the cache's WeightGradTape (model/weight_grad_tape.h);
+// backward_weight computes them. Both ways give the same gradients bit for bit.
+//
+// Caches are caller-owned, one per in-flight micro-batch; the stage itself is
+// immutable during a step (update_router_biases between steps). Not thread-safe
+// per Cache.
+#pragma once
+
+#include <vector>
+
+#include "model/transformer.h"
+#include "model/weight_grad_tape.h"
+
+namespace sadari {
+
+// A stage's place in the model: blocks [first, first + count).
+struct StageSpan {
+  int64_t first = 0;
+  int64_t count = 0;
+  bool has_embedding = false;  // stage 0
+  bool has_head = false;       // the last stage: final norm, head, loss
+  int64_t end() const { return first + count; }
+};
+
+template <typename T>
+class TransformerStage {
+ public:
+  // params: where this stage's parameters are created (borrowed; must outlive
+  // the stage). dispatcher: shared by the stage's MoE layers (nullptr: local).
+  // REQUIRES: 0 <= span.first, span.end() <= cfg.layers, span.count >= 1.
+  TransformerStage(const ModelConfig& cfg, const StageSpan& span, ParameterStore& params,
+                   uint64_t seed, TokenDispatcher<T>* dispatcher = nullptr);
+
+  struct Cache {
+    const int32_t* ids = nullptr;      // first stage
+    const int32_t* targets = nullptr;  // last stage
+    int64_t batch = 0, seq = 0;
+    std::vector<Tensor> residual;  // count + 1 streams [n, D]; [0] = the stage input
+    std::vector<typename TransformerBlock<T>::Cache> blocks;
+    Tensor final_in, final_rstd, logits, lse;  // last stage
+    Tensor d_final, d_a, d_b, d_logits;        // backward scratch
+    T* d_input = nullptr;                      // into d_a, d_b or d_stream[0] after backward
+    // Split backward: the gradient of every residual stream (count + 1), kept
+    // until backward_weight because recorded products read them, and the tape.
+    std::vector<Tensor> d_stream;
+    WeightGradTape<T> tape;
+  };
+
+  // Forward of one micro-batch of batch x seq tokens.
+  //   ids:     [n] token ids; read by the first stage only (must stay alive until backward).
+  //   x:       [n, D] input residual; read by non-first stages (copied into the cache).
+  //   targets: [n] (-1: ignored); read by the last stage only (must stay alive until backward).
+  // Returns ce_sum and tokens (last stage; 0 elsewhere) and the aux loss of this
+  // stage's MoE layers. The output residual is output(cache) (non-last stages).
+  ForwardResult forward(const int32_t* ids, const T* x, const int32_t* targets, int64_t batch,
+                        int64_t seq, Cache& cache) const;
+  const T* output(const Cache& cache) const { return cache.residual.back().template data<T>(); }
+
+  // Backward of the loss  ce_scale * ce_sum (last stage) + aux_scale * aux (this
+  // stage's MoE layers) + <d_output, output> (non-last stages).
+  //   d_output: [n, D] gradient of output(cache); ignored by the last stage.
+  // ACCUMULATES parameter gradients. A non-first stage leaves the gradient of its
+  // input residual in input_grad(cache) (valid until the next backward on the cache).
+  void backward(const T* d_output, Cache& cache, T ce_scale, T aux_scale) const;
+  const T* input_grad(const Cache& cache) const { return cache.d_input; }
+
+  // backward() in two parts: backward_input leaves input_grad(cache) and records
+  // the weight gradients, which backward_weight (REQUIRES: after backward_input
+  // on this cache, before the next forward on it) ACCUMULATES.
+  void backward_input(const T* d_output, Cache& cache, T ce_scale, T aux_scale) const;
+  void backward_weight(Cache& cache) const;
+
+  const StageSpan& span() const { return span_; }
+  const std::vector<TransformerBlock<T>>& blocks() const { return blocks_; }
+
+  // Per block of this stage (span order): tokens routed to each expert in this
+  // forward (empty for dense blocks).
+  std::vector<std::vector<int64_t>> expert_counts(const Cache& cache) const;
+  int64_t dropped_pairs(const Cache& cache) const;
+  // Aux-loss-free balancing with the step's summed counts (layout of expert_counts).
+  void update_router_biases(const std::vector<std::vector<int64_t>>& counts);
+
+  // Model FLOPs per trained token of this stage (3x forward; as Transformer's).
+  double train_flops_per_token(int64_t seq) const;
+
+ private:
+  ModelConfig cfg_;
+  StageSpan span_;
+  Parameter *embed_ = nullptr, *final_norm_ = nullptr, *head_ = nullptr;
+  std::vector<TransformerBlock<T>> blocks_;
+};
+
+}  // namespace sadari
