@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "apps/progress.h"
 #include "comm/launch_env.h"
@@ -69,17 +70,6 @@ double max_over_mean_load(const std::vector<std::vector<int64_t>>& counts) {
   return worst;
 }
 
-void add_counts(std::vector<std::vector<int64_t>>& sum,
-                const std::vector<std::vector<int64_t>>& counts) {
-  if (sum.empty()) {
-    sum = counts;
-    return;
-  }
-  for (size_t l = 0; l < sum.size(); ++l)
-    for (size_t e = 0; e < sum[l].size(); ++e) sum[l][e] += counts[l][e];
-}
-
-
 // Load statistics of the whole global batch: every rank gets the same sums, so
 // the aux-loss-free bias moves identically everywhere. COLLECTIVE over dp.
 void sum_counts_over(Communicator& dp, std::vector<std::vector<int64_t>>& counts) {
@@ -91,24 +81,25 @@ void sum_counts_over(Communicator& dp, std::vector<std::vector<int64_t>>& counts
     for (auto& c : layer) c = flat[i++];
 }
 
-// Mean cross-entropy over `batches` validation micro-batches. The batches are
-// split over the dp ranks when they divide evenly (batch b on dp rank b % dp);
-// otherwise every rank evaluates all of them. Either way each rank of an ep group
-// runs the same number of forwards, as the expert all-to-all requires.
-// COLLECTIVE over dp.
-double validation_loss(const Transformer<float>& model, typename Transformer<float>::Cache& cache,
-                       const WindowSampler& sampler, int64_t batches, int64_t micro, int64_t seq,
-                       Communicator& dp, std::vector<int32_t>& inputs,
-                       std::vector<int32_t>& targets) {
+// Mean cross-entropy over `batches` validation micro-batches; forward(b) runs
+// batch b (sampled at b * micro_batch) and returns its ForwardResult. The batches
+// are split over the dp ranks when they divide evenly (batch b on dp rank
+// b % dp); otherwise every rank evaluates all of them. Either way each rank of
+// an ep group runs the same number of forwards, as the expert all-to-all
+// requires. Under pipeline parallelism the loss lands on the last stage; `pp`
+// (nullptr without one) then sums it over the stages.
+// COLLECTIVE over dp (and pp when given).
+double validation_loss(int64_t batches, Communicator& dp, Communicator* pp,
+                       const std::function<ForwardResult(int64_t)>& forward) {
   const bool split = batches % dp.size() == 0;
   double sums[2] = {0, 0};  // ce, tokens
   for (int64_t b = split ? dp.rank() : 0; b < batches; b += split ? dp.size() : 1) {
-    sampler.fill(b * micro, micro, inputs.data(), targets.data());
-    ForwardResult r = model.forward(inputs.data(), targets.data(), micro, seq, cache);
+    const ForwardResult r = forward(b);
     sums[0] += r.ce_sum;
     sums[1] += static_cast<double>(r.tokens);
   }
   if (split) dp.all_reduce(sums, 2, ReduceOp::sum);
+  if (pp) pp->all_reduce(sums, 2, ReduceOp::sum);
   return sums[0] / std::max(1.0, sums[1]);
 }
 
@@ -204,81 +195,64 @@ ExpertSetup make_expert_setup(const Config& cfg, ProcessGroups& groups) {
   return setup;
 }
 
-// The step loop, from the first collective on. `data` is built, the config checked.
-TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& world) {
-  const int64_t seq = cfg.train.seq_len, micro = cfg.train.micro_batch;
-  const int64_t global = cfg.train.global_batch, steps = cfg.train.steps;
-  const WindowSampler train_sampler = data.train_sampler(cfg.train.seed);
-  const WindowSampler val_sampler = data.val_sampler();
-  const bool leader = world.rank() == 0;
+// What both step loops share: the run's shape and scales, its data samplers and
+// its process groups. Making it is COLLECTIVE over world (make_process_groups).
+struct RunSetup {
+  RunSetup(const Config& cfg, const Dataset& data, Communicator& world)
+      : seq(cfg.train.seq_len),
+        micro(cfg.train.micro_batch),
+        global(cfg.train.global_batch),
+        steps(cfg.train.steps),
+        train_sampler(data.train_sampler(cfg.train.seed)),
+        val_sampler(data.val_sampler()),
+        leader(world.rank() == 0),
+        layout{static_cast<int>(cfg.parallel.pp), static_cast<int>(cfg.parallel.dp),
+               static_cast<int>(cfg.parallel.ep)},
+        groups(make_process_groups(world, layout)),
+        per_rank(global / layout.dp),
+        // Scaled by the GLOBAL batch: summing the ranks' gradients gives the global one.
+        ce_scale(1.0f / static_cast<float>(global * seq)),
+        aux_scale(static_cast<float>(micro) / static_cast<float>(global)) {}
 
-  const ParallelLayout layout{static_cast<int>(cfg.parallel.pp), static_cast<int>(cfg.parallel.dp),
-                              static_cast<int>(cfg.parallel.ep)};
-  ProcessGroups groups = make_process_groups(world, layout);
-  Communicator& dp = *groups.dp;
+  // The first global sample of this rank's dp slice of `step`.
+  int64_t slice_start(int64_t step) const { return step * global + groups.dp->rank() * per_rank; }
 
-  ExpertSetup experts = make_expert_setup(cfg, groups);
-  std::unique_ptr<ExpertParallelDispatcher<float>>& dispatcher = experts.dispatcher;
-  std::optional<ExpertPlacement>& placement = experts.placement;
-  Transformer<float> model(cfg.model, cfg.train.seed, dispatcher.get());
-  // Replicated experts (placements with several replicas of one expert) get
-  // their gradients summed over the replicas too; see DistributedOptimizer.
-  DistributedOptimizer optimizer(cfg.optim, cfg.parallel, model.params(), groups,
-                                 placement ? &*placement : nullptr);
+  const int64_t seq, micro, global, steps;
+  const WindowSampler train_sampler, val_sampler;
+  const bool leader;
+  const ParallelLayout layout;
+  ProcessGroups groups;
+  const int64_t per_rank;  // samples per step on each dp rank
+  const float ce_scale, aux_scale;
+};
 
-  if (leader) write_resolved_config(cfg);
-  std::optional<ProgressReporter> progress;
-  if (leader) progress.emplace(cfg.logging, steps);
-
-  TrainResult result;
-  result.entropy_floor = data.loss_floor();
-  const double flops_per_token = model.train_flops_per_token(seq);
-  if (leader) {
-    const std::string where =
-        world.size() == 1
-            ? std::string("1 process")
-            : detail::cat(world.size(), " processes (dp ", layout.dp, ", ep ", layout.ep,
-                          ", zero_stage ", cfg.parallel.zero_stage, ")");
-    progress->note(detail::cat("sadari: training ", cfg.model.name, " (",
-                               model.params().numel() / 1e6, "M parameters on rank 0) for ", steps,
-                               " steps of ", global, " x ", seq, " tokens on ", where, " x ",
-                               omp_get_max_threads(), " threads; run dir ", cfg.logging.run_dir));
+// Reporting and bookkeeping, the same for both step loops: the resolved config
+// and the progress reporter on the leader, the per-step metrics, the divergence
+// check, the validation schedule and the TrainResult.
+class RunLog {
+ public:
+  RunLog(const Config& cfg, const Dataset& data, bool leader) : cfg_(cfg), leader_(leader) {
+    if (leader_) {
+      write_resolved_config(cfg);
+      progress_.emplace(cfg.logging, cfg.train.steps);
+    }
+    result_.entropy_floor = data.loss_floor();
   }
 
-  std::vector<int32_t> inputs(static_cast<size_t>(micro * seq));
-  std::vector<int32_t> targets(inputs.size());
-  typename Transformer<float>::Cache cache;
-  // Scaled by the GLOBAL batch: summing the ranks' gradients gives the global one.
-  const float ce_scale = 1.0f / static_cast<float>(global * seq);
-  const float aux_scale = static_cast<float>(micro) / static_cast<float>(global);
-  const int64_t per_rank = global / layout.dp;
-  const auto run_start = Clock::now();
-  double total_tokens = 0;
+  // A line for people (leader only).
+  void note(const std::string& line) {
+    if (leader_) progress_->note(line);
+  }
+  // The run's clock starts here, after setup.
+  void start() { run_start_ = Clock::now(); }
 
-  for (int64_t step = 0; step < steps; ++step) {
-    const auto step_start = Clock::now();
-    model.params().zero_grad();
-    double sums[4] = {0, 0, 0, 0};  // ce, tokens, aux, dropped pairs over this rank's slice
-    std::vector<std::vector<int64_t>> counts;
-    const int64_t slice = step * global + dp.rank() * per_rank;
-    for (int64_t first = slice; first < slice + per_rank; first += micro) {
-      train_sampler.fill(first, micro, inputs.data(), targets.data());
-      ForwardResult r = model.forward(inputs.data(), targets.data(), micro, seq, cache);
-      model.backward(cache, ce_scale, aux_scale);
-      sums[0] += r.ce_sum;
-      sums[1] += static_cast<double>(r.tokens);
-      sums[2] += r.aux_loss * aux_scale;
-      sums[3] += static_cast<double>(model.dropped_pairs(cache));
-      add_counts(counts, model.expert_counts(cache));
-    }
-    dp.all_reduce(sums, 4, ReduceOp::sum);
-    sum_counts_over(dp, counts);
-    const double lr = learning_rate(cfg.optim, step, steps);
-    const double grad_norm = optimizer.step(lr);
-    model.update_router_biases(counts);
-
+  // After step `step` (0-based) started at `step_start`. sums: {ce, tokens, aux
+  // loss, dropped pairs} of the step's global batch, the same on every rank, so
+  // a diverged loss throws Error on every rank alike.
+  void on_step(int64_t step, Clock::time_point step_start, const double sums[4], double lr,
+               double grad_norm, double flops_per_token, double expert_load) {
     const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-    total_tokens += sums[1];
+    total_tokens_ += sums[1];
     StepMetrics m;
     m.step = step + 1;
     m.loss = sums[0] / std::max(1.0, sums[1]);
@@ -288,29 +262,104 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
     m.seconds = seconds;
     m.tokens_per_s = sums[1] / seconds;
     m.gflops = m.tokens_per_s * flops_per_token / 1e9;
-    m.expert_load_max_over_mean = max_over_mean_load(counts);
+    m.expert_load_max_over_mean = expert_load;
     m.dropped_pairs = static_cast<int64_t>(sums[3]);
-    // The loss is the same on every rank (all-reduced), so every rank stops here.
     if (!std::isfinite(m.loss))
       fail(detail::cat("training diverged: loss is ", m.loss, " at step ", m.step),
-           cfg.where("optim.lr"), "lower optim.lr or raise optim.warmup_steps");
-    result.losses.push_back(m.loss);
-    if (leader) progress->on_step(m);
-
-    const bool last = step + 1 == steps;
-    if (last || (cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0)) {
-      const double val = validation_loss(model, cache, val_sampler, cfg.train.eval_batches, micro,
-                                         seq, dp, inputs, targets);
-      result.val_losses.emplace_back(step + 1, val);
-      if (leader) progress->on_validation(step + 1, val, result.entropy_floor);
-    }
+           cfg_.where("optim.lr"), "lower optim.lr or raise optim.warmup_steps");
+    result_.losses.push_back(m.loss);
+    if (leader_) progress_->on_step(m);
   }
-  const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-  result.final_val_loss = result.val_losses.empty() ? 0 : result.val_losses.back().second;
-  result.tokens_per_s = total_tokens / elapsed;
-  result.model_gflops = result.tokens_per_s * flops_per_token / 1e9;
-  if (leader) progress->finish();
-  return result;
+
+  // Validation after the last step and every train.eval_every steps.
+  bool validation_due(int64_t step) const {
+    return step + 1 == cfg_.train.steps ||
+           (cfg_.train.eval_every > 0 && (step + 1) % cfg_.train.eval_every == 0);
+  }
+  void on_validation(int64_t step, double val) {
+    result_.val_losses.emplace_back(step + 1, val);
+    if (leader_) progress_->on_validation(step + 1, val, result_.entropy_floor);
+  }
+
+  TrainResult finish(double flops_per_token) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - run_start_).count();
+    result_.final_val_loss = result_.val_losses.empty() ? 0 : result_.val_losses.back().second;
+    result_.tokens_per_s = total_tokens_ / elapsed;
+    result_.model_gflops = result_.tokens_per_s * flops_per_token / 1e9;
+    if (leader_) progress_->finish();
+    return std::move(result_);
+  }
+
+ private:
+  const Config& cfg_;
+  const bool leader_;
+  std::optional<ProgressReporter> progress_;
+  TrainResult result_;
+  Clock::time_point run_start_ = Clock::now();
+  double total_tokens_ = 0;
+};
+
+// The step loop, from the first collective on. `data` is built, the config checked.
+TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& world) {
+  RunSetup run(cfg, data, world);
+  Communicator& dp = *run.groups.dp;
+  const int64_t seq = run.seq, micro = run.micro;
+
+  ExpertSetup experts = make_expert_setup(cfg, run.groups);
+  Transformer<float> model(cfg.model, cfg.train.seed, experts.dispatcher.get());
+  // Replicated experts (placements with several replicas of one expert) get
+  // their gradients summed over the replicas too; see DistributedOptimizer.
+  DistributedOptimizer optimizer(cfg.optim, cfg.parallel, model.params(), run.groups,
+                                 experts.placement ? &*experts.placement : nullptr);
+
+  RunLog log(cfg, data, run.leader);
+  const double flops_per_token = model.train_flops_per_token(seq);
+  log.note(detail::cat(
+      "sadari: training ", cfg.model.name, " (", model.params().numel() / 1e6,
+      "M parameters on rank 0) for ", run.steps, " steps of ", run.global, " x ", seq,
+      " tokens on ",
+      world.size() == 1
+          ? std::string("1 process")
+          : detail::cat(world.size(), " processes (dp ", run.layout.dp, ", ep ", run.layout.ep,
+                        ", zero_stage ", cfg.parallel.zero_stage, ")"),
+      " x ", omp_get_max_threads(), " threads; run dir ", cfg.logging.run_dir));
+
+  std::vector<int32_t> inputs(static_cast<size_t>(micro * seq));
+  std::vector<int32_t> targets(inputs.size());
+  typename Transformer<float>::Cache cache;
+  log.start();
+
+  for (int64_t step = 0; step < run.steps; ++step) {
+    const auto step_start = Clock::now();
+    model.params().zero_grad();
+    double sums[4] = {0, 0, 0, 0};  // ce, tokens, aux, dropped pairs over this rank's slice
+    std::vector<std::vector<int64_t>> counts;
+    const int64_t slice = run.slice_start(step);
+    for (int64_t first = slice; first < slice + run.per_rank; first += micro) {
+      run.train_sampler.fill(first, micro, inputs.data(), targets.data());
+      ForwardResult r = model.forward(inputs.data(), targets.data(), micro, seq, cache);
+      model.backward(cache, run.ce_scale, run.aux_scale);
+      sums[0] += r.ce_sum;
+      sums[1] += static_cast<double>(r.tokens);
+      sums[2] += r.aux_loss * run.aux_scale;
+      sums[3] += static_cast<double>(model.dropped_pairs(cache));
+      add_expert_counts(counts, model.expert_counts(cache));
+    }
+    dp.all_reduce(sums, 4, ReduceOp::sum);
+    sum_counts_over(dp, counts);
+    const double lr = learning_rate(cfg.optim, step, run.steps);
+    const double grad_norm = optimizer.step(lr);
+    model.update_router_biases(counts);
+    log.on_step(step, step_start, sums, lr, grad_norm, flops_per_token,
+                max_over_mean_load(counts));
+
+    if (log.validation_due(step))
+      log.on_validation(step, validation_loss(cfg.train.eval_batches, dp, nullptr, [&](int64_t b) {
+                          run.val_sampler.fill(b * micro, micro, inputs.data(), targets.data());
+                          return model.forward(inputs.data(), targets.data(), micro, seq, cache);
+                        }));
+  }
+  return log.finish(flops_per_token);
 }
 
 // The step loop under pipeline parallelism (pp > 1). As run_training, except:
@@ -320,18 +369,11 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
 // the aux losses of every stage are summed over dp and then pp, so every rank
 // (world rank 0 included) reports the global numbers.
 TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Communicator& world) {
-  const int64_t seq = cfg.train.seq_len, micro = cfg.train.micro_batch;
-  const int64_t global = cfg.train.global_batch, steps = cfg.train.steps;
-  const WindowSampler train_sampler = data.train_sampler(cfg.train.seed);
-  const WindowSampler val_sampler = data.val_sampler();
-  const bool leader = world.rank() == 0;
-
-  const ParallelLayout layout{static_cast<int>(cfg.parallel.pp), static_cast<int>(cfg.parallel.dp),
-                              static_cast<int>(cfg.parallel.ep)};
-  ProcessGroups groups = make_process_groups(world, layout);
-  Communicator& dp = *groups.dp;
-  Communicator& pp = *groups.pp;
-  ExpertSetup experts = make_expert_setup(cfg, groups);
+  RunSetup run(cfg, data, world);
+  Communicator& dp = *run.groups.dp;
+  Communicator& pp = *run.groups.pp;
+  const int64_t seq = run.seq, micro = run.micro;
+  ExpertSetup experts = make_expert_setup(cfg, run.groups);
 
   const PipelineSchedule schedule = pipeline_schedule_for(cfg);
   const std::vector<StageLayers> spans = partition_stages(cfg);
@@ -347,7 +389,7 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
     chunks.push_back(stages.back().get());
   }
   PipelineExecutor executor(schedule, pp.rank(), chunks, pp, micro, seq, cfg.model.hidden);
-  DistributedOptimizer optimizer(cfg.optim, cfg.parallel, params, groups,
+  DistributedOptimizer optimizer(cfg.optim, cfg.parallel, params, run.groups,
                                  experts.placement ? &*experts.placement : nullptr);
   // DualPipe: every stage lives on ranks r and pp-1-r; their gradients and
   // load counts are summed after each step's backward (parallel/stage_copies.h).
@@ -358,46 +400,35 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
     optimizer.set_pipeline_copies(2);
   }
 
-  if (leader) write_resolved_config(cfg);
-  std::optional<ProgressReporter> progress;
-  if (leader) progress.emplace(cfg.logging, steps);
-
-  TrainResult result;
-  result.entropy_floor = data.loss_floor();
+  RunLog log(cfg, data, run.leader);
   // Model FLOPs per token: every stage once, summed over the pipeline.
   double flops_per_token = 0;
   for (const auto& stage : stages) flops_per_token += stage->train_flops_per_token(seq);
   pp.all_reduce(&flops_per_token, 1, ReduceOp::sum);
   if (stage_copies) flops_per_token /= 2;
-  if (leader) {
-    std::string split;
-    for (const auto& span : spans) split += detail::cat(split.empty() ? "" : ",", span.count);
-    progress->note(detail::cat(
-        "sadari: training ", cfg.model.name, " (", params.numel() / 1e6,
-        "M parameters on rank 0) for ", steps, " steps of ", global, " x ", seq, " tokens on ",
-        world.size(), " processes (pp ", layout.pp, " schedule ", cfg.parallel.schedule,
-        ", layers per stage ", split, ", ", schedule.microbatches(), " micro-batches; dp ",
-        layout.dp, ", ep ", layout.ep, ", zero_stage ", cfg.parallel.zero_stage, ") x ",
-        omp_get_max_threads(), " threads; run dir ", cfg.logging.run_dir));
-  }
+  std::string split;
+  for (const auto& span : spans) split += detail::cat(split.empty() ? "" : ",", span.count);
+  log.note(detail::cat(
+      "sadari: training ", cfg.model.name, " (", params.numel() / 1e6,
+      "M parameters on rank 0) for ", run.steps, " steps of ", run.global, " x ", seq,
+      " tokens on ", world.size(), " processes (pp ", run.layout.pp, " schedule ",
+      cfg.parallel.schedule, ", layers per stage ", split, ", ", schedule.microbatches(),
+      " micro-batches; dp ", run.layout.dp, ", ep ", run.layout.ep, ", zero_stage ",
+      cfg.parallel.zero_stage, ") x ", omp_get_max_threads(), " threads; run dir ",
+      cfg.logging.run_dir));
+  log.start();
 
-  const float ce_scale = 1.0f / static_cast<float>(global * seq);
-  const float aux_scale = static_cast<float>(micro) / static_cast<float>(global);
-  const int64_t per_rank = global / layout.dp;
-  const auto run_start = Clock::now();
-  double total_tokens = 0;
-
-  for (int64_t step = 0; step < steps; ++step) {
+  for (int64_t step = 0; step < run.steps; ++step) {
     const auto step_start = Clock::now();
     params.zero_grad();
-    const int64_t slice = step * global + dp.rank() * per_rank;
+    const int64_t slice = run.slice_start(step);
     const PipelineStepStats stats = executor.run_step(
         [&](int microbatch, int32_t* ids, int32_t* targets) {
-          train_sampler.fill(slice + microbatch * micro, micro, ids, targets);
+          run.train_sampler.fill(slice + microbatch * micro, micro, ids, targets);
         },
-        ce_scale, aux_scale);
+        run.ce_scale, run.aux_scale);
     // ce and tokens live on the last stage, aux losses on every MoE stage.
-    double sums[4] = {stats.ce_sum, stats.tokens, stats.aux_loss * aux_scale,
+    double sums[4] = {stats.ce_sum, stats.tokens, stats.aux_loss * run.aux_scale,
                       stats.dropped_pairs};
     dp.all_reduce(sums, 4, ReduceOp::sum);
     pp.all_reduce(sums, 4, ReduceOp::sum);
@@ -414,60 +445,24 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
     }
     for (const auto& chunk_counts : counts)
       all_counts.insert(all_counts.end(), chunk_counts.begin(), chunk_counts.end());
-    const double lr = learning_rate(cfg.optim, step, steps);
+    const double lr = learning_rate(cfg.optim, step, run.steps);
     const double grad_norm = optimizer.step(lr);
     for (size_t c = 0; c < stages.size(); ++c)
       if (!counts[c].empty()) stages[c]->update_router_biases(counts[c]);
     // The worst expert load over the whole model: the max over the stages.
     double load = max_over_mean_load(all_counts);
     pp.all_reduce(&load, 1, ReduceOp::max);
+    log.on_step(step, step_start, sums, lr, grad_norm, flops_per_token, load);
 
-    const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-    total_tokens += sums[1];
-    StepMetrics m;
-    m.step = step + 1;
-    m.loss = sums[0] / std::max(1.0, sums[1]);
-    m.aux_loss = sums[2];
-    m.lr = lr;
-    m.grad_norm = grad_norm;
-    m.seconds = seconds;
-    m.tokens_per_s = sums[1] / seconds;
-    m.gflops = m.tokens_per_s * flops_per_token / 1e9;
-    m.expert_load_max_over_mean = load;
-    m.dropped_pairs = static_cast<int64_t>(sums[3]);
-    if (!std::isfinite(m.loss))
-      fail(detail::cat("training diverged: loss is ", m.loss, " at step ", m.step),
-           cfg.where("optim.lr"), "lower optim.lr or raise optim.warmup_steps");
-    result.losses.push_back(m.loss);
-    if (leader) progress->on_step(m);
-
-    const bool last = step + 1 == steps;
-    if (last || (cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0)) {
-      // As validation_loss: batches split over dp when they divide evenly; each
-      // goes through the whole pipeline, its loss lands on the last stage.
-      const int64_t batches = cfg.train.eval_batches;
-      const bool split = batches % dp.size() == 0;
-      double val[2] = {0, 0};
-      for (int64_t b = split ? dp.rank() : 0; b < batches; b += split ? dp.size() : 1) {
-        const ForwardResult r = executor.forward_only([&](int, int32_t* ids, int32_t* targets) {
-          val_sampler.fill(b * micro, micro, ids, targets);
-        });
-        val[0] += r.ce_sum;
-        val[1] += static_cast<double>(r.tokens);
-      }
-      if (split) dp.all_reduce(val, 2, ReduceOp::sum);
-      pp.all_reduce(val, 2, ReduceOp::sum);
-      const double v = val[0] / std::max(1.0, val[1]);
-      result.val_losses.emplace_back(step + 1, v);
-      if (leader) progress->on_validation(step + 1, v, result.entropy_floor);
-    }
+    // Each validation batch goes through the whole pipeline.
+    if (log.validation_due(step))
+      log.on_validation(step, validation_loss(cfg.train.eval_batches, dp, &pp, [&](int64_t b) {
+                          return executor.forward_only([&](int, int32_t* ids, int32_t* targets) {
+                            run.val_sampler.fill(b * micro, micro, ids, targets);
+                          });
+                        }));
   }
-  const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-  result.final_val_loss = result.val_losses.empty() ? 0 : result.val_losses.back().second;
-  result.tokens_per_s = total_tokens / elapsed;
-  result.model_gflops = result.tokens_per_s * flops_per_token / 1e9;
-  if (leader) progress->finish();
-  return result;
+  return log.finish(flops_per_token);
 }
 
 }  // namespace

@@ -1,111 +1,13 @@
 #include "model/transformer.h"
 
-#include "kernels/cpu/cross_entropy.h"
-#include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/embedding.h"
-#include "kernels/cpu/rmsnorm.h"
-#include "model/linear.h"
-#include "model/tensor_buffer.h"
-
 namespace sadari {
 
 template <typename T>
 Transformer<T>::Transformer(const ModelConfig& cfg, uint64_t seed, TokenDispatcher<T>* dispatcher)
-    : cfg_(cfg), params_(dtype_of<T>::value) {
-  embed_ = params_.add("embed.weight", {cfg.vocab_size, cfg.hidden}, Init::normal, cfg.init_std,
-                       seed);
-  blocks_.reserve(static_cast<size_t>(cfg.layers));
-  for (int64_t l = 0; l < cfg.layers; ++l) blocks_.emplace_back(cfg, l, params_, seed, dispatcher);
-  final_norm_ = params_.add("final_norm.weight", {cfg.hidden}, Init::ones, 0, seed, false);
-  head_ = params_.add("head.weight", {cfg.vocab_size, cfg.hidden}, Init::normal, cfg.init_std,
-                      seed);
-}
-
-template <typename T>
-ForwardResult Transformer<T>::forward(const int32_t* ids, const int32_t* targets, int64_t batch,
-                                      int64_t seq, Cache& c) const {
-  const int64_t n = batch * seq, D = cfg_.hidden, V = cfg_.vocab_size;
-  const DType dt = dtype_of<T>::value;
-  c.ids = ids;
-  c.targets = targets;
-  c.batch = batch;
-  c.seq = seq;
-  c.residual.resize(blocks_.size() + 1);
-  c.blocks.resize(blocks_.size());
-  for (auto& r : c.residual) ensure_shape(r, {n, D}, dt);
-  ensure_shape(c.final_in, {n, D}, dt);
-  ensure_shape(c.final_rstd, {n}, dt);
-  ensure_shape(c.logits, {n, V}, dt);
-  ensure_shape(c.lse, {n}, dt);
-
-  ForwardResult out;
-  cpu::embedding_forward<T>(ids, embed_->w<T>(), c.residual[0].template data<T>(), n, V, D);
-  for (size_t l = 0; l < blocks_.size(); ++l)
-    out.aux_loss += blocks_[l].forward(c.residual[l].template data<T>(), c.residual[l + 1].template data<T>(), batch,
-                                       seq, c.blocks[l]);
-  cpu::rmsnorm_forward<T>(c.residual.back().template data<T>(), final_norm_->w<T>(), c.final_in.template data<T>(),
-                          c.final_rstd.template data<T>(), n, D, static_cast<T>(cfg_.norm_eps));
-  linear_forward<T>(c.final_in.template data<T>(), head_->w<T>(), c.logits.template data<T>(), n, D, V);
-  out.ce_sum = cpu::cross_entropy_forward<T>(c.logits.template data<T>(), targets, c.lse.template data<T>(), n, V,
-                                             &out.tokens);
-  return out;
-}
-
-template <typename T>
-void Transformer<T>::backward(Cache& c, T ce_scale, T aux_scale) const {
-  const int64_t n = c.batch * c.seq, D = cfg_.hidden, V = cfg_.vocab_size;
-  const DType dt = dtype_of<T>::value;
-  ensure_shape(c.d_logits, {n, V}, dt);
-  ensure_shape(c.d_final, {n, D}, dt);
-  ensure_shape(c.d_a, {n, D}, dt);
-  ensure_shape(c.d_b, {n, D}, dt);
-
-  cpu::cross_entropy_backward<T>(c.logits.template data<T>(), c.targets, c.lse.template data<T>(),
-                                 c.d_logits.template data<T>(), n, V, ce_scale);
-  linear_backward<T>(c.d_logits.template data<T>(), c.final_in.template data<T>(), head_->w<T>(),
-                     c.d_final.template data<T>(), head_->g<T>(), n, D, V);
-  T* d_cur = c.d_a.template data<T>();
-  T* d_next = c.d_b.template data<T>();
-  cpu::rmsnorm_backward<T>(c.d_final.template data<T>(), c.residual.back().template data<T>(), final_norm_->w<T>(),
-                           c.final_rstd.template data<T>(), d_cur, final_norm_->g<T>(), n, D);
-  for (size_t l = blocks_.size(); l-- > 0;) {
-    blocks_[l].backward(d_cur, d_next, c.blocks[l], aux_scale);
-    std::swap(d_cur, d_next);
-  }
-  cpu::embedding_backward<T>(c.ids, d_cur, embed_->g<T>(), n, V, D);
-}
-
-template <typename T>
-std::vector<std::vector<int64_t>> Transformer<T>::expert_counts(const Cache& c) const {
-  std::vector<std::vector<int64_t>> counts(blocks_.size());
-  for (size_t l = 0; l < blocks_.size(); ++l)
-    if (blocks_[l].is_moe() && l < c.blocks.size())
-      counts[l] = blocks_[l].moe()->expert_counts(c.blocks[l].moe);
-  return counts;
-}
-
-template <typename T>
-int64_t Transformer<T>::dropped_pairs(const Cache& c) const {
-  int64_t dropped = 0;
-  for (size_t l = 0; l < blocks_.size(); ++l)
-    if (blocks_[l].is_moe() && l < c.blocks.size())
-      dropped += blocks_[l].moe()->dropped_pairs(c.blocks[l].moe);
-  return dropped;
-}
-
-template <typename T>
-void Transformer<T>::update_router_biases(const std::vector<std::vector<int64_t>>& counts) {
-  SADARI_ASSERT(counts.size() == blocks_.size());
-  for (size_t l = 0; l < blocks_.size(); ++l)
-    if (blocks_[l].is_moe() && !counts[l].empty()) blocks_[l].moe()->update_bias(counts[l].data());
-}
-
-template <typename T>
-double Transformer<T>::train_flops_per_token(int64_t seq) const {
-  double forward = 2.0 * static_cast<double>(cfg_.hidden * cfg_.vocab_size);  // head
-  for (const auto& b : blocks_) forward += b.forward_flops_per_token(seq);
-  return 3.0 * forward;
-}
+    : cfg_(cfg),
+      params_(dtype_of<T>::value),
+      whole_(cfg, StageSpan{0, cfg.layers, /*has_embedding=*/true, /*has_head=*/true}, params_,
+             seed, dispatcher) {}
 
 template class Transformer<float>;
 template class Transformer<double>;

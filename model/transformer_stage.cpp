@@ -73,13 +73,9 @@ ForwardResult TransformerStage<T>::forward(const int32_t* ids, const T* x,
 }
 
 template <typename T>
-void TransformerStage<T>::backward(const T* d_output, Cache& c, T ce_scale, T aux_scale) const {
+void TransformerStage<T>::output_grad(const T* d_output, Cache& c, T ce_scale, T* d_top) const {
   const int64_t n = c.batch * c.seq, D = cfg_.hidden, V = cfg_.vocab_size;
   const DType dt = dtype_of<T>::value;
-  ensure_shape(c.d_a, {n, D}, dt);
-  ensure_shape(c.d_b, {n, D}, dt);
-  T* d_cur = c.d_a.template data<T>();
-  T* d_next = c.d_b.template data<T>();
   if (head_) {
     ensure_shape(c.d_logits, {n, V}, dt);
     ensure_shape(c.d_final, {n, D}, dt);
@@ -89,12 +85,23 @@ void TransformerStage<T>::backward(const T* d_output, Cache& c, T ce_scale, T au
     linear_backward<T>(c.d_logits.template data<T>(), c.final_in.template data<T>(),
                        head_->w<T>(), c.d_final.template data<T>(), head_->g<T>(), n, D, V);
     cpu::rmsnorm_backward<T>(c.d_final.template data<T>(), c.residual.back().template data<T>(),
-                             final_norm_->w<T>(), c.final_rstd.template data<T>(), d_cur,
+                             final_norm_->w<T>(), c.final_rstd.template data<T>(), d_top,
                              final_norm_->g<T>(), n, D);
   } else {
     SADARI_ASSERT(d_output != nullptr);
-    std::memcpy(d_cur, d_output, static_cast<size_t>(n * D) * sizeof(T));
+    std::memcpy(d_top, d_output, static_cast<size_t>(n * D) * sizeof(T));
   }
+}
+
+template <typename T>
+void TransformerStage<T>::backward(const T* d_output, Cache& c, T ce_scale, T aux_scale) const {
+  const int64_t n = c.batch * c.seq, D = cfg_.hidden, V = cfg_.vocab_size;
+  const DType dt = dtype_of<T>::value;
+  ensure_shape(c.d_a, {n, D}, dt);
+  ensure_shape(c.d_b, {n, D}, dt);
+  T* d_cur = c.d_a.template data<T>();
+  T* d_next = c.d_b.template data<T>();
+  output_grad(d_output, c, ce_scale, d_cur);
   for (size_t l = blocks_.size(); l-- > 0;) {
     blocks_[l].backward(d_cur, d_next, c.blocks[l], aux_scale);
     std::swap(d_cur, d_next);
@@ -120,21 +127,7 @@ void TransformerStage<T>::backward_input(const T* d_output, Cache& c, T ce_scale
   c.d_stream.resize(blocks_.size() + 1);
   for (auto& d : c.d_stream) ensure_shape(d, {n, D}, dt);
   T* top = c.d_stream.back().template data<T>();
-  if (head_) {
-    ensure_shape(c.d_logits, {n, V}, dt);
-    ensure_shape(c.d_final, {n, D}, dt);
-    cpu::cross_entropy_backward<T>(c.logits.template data<T>(), c.targets,
-                                   c.lse.template data<T>(), c.d_logits.template data<T>(), n, V,
-                                   ce_scale);
-    linear_backward<T>(c.d_logits.template data<T>(), c.final_in.template data<T>(),
-                       head_->w<T>(), c.d_final.template data<T>(), head_->g<T>(), n, D, V);
-    cpu::rmsnorm_backward<T>(c.d_final.template data<T>(), c.residual.back().template data<T>(),
-                             final_norm_->w<T>(), c.final_rstd.template data<T>(), top,
-                             final_norm_->g<T>(), n, D);
-  } else {
-    SADARI_ASSERT(d_output != nullptr);
-    std::memcpy(top, d_output, static_cast<size_t>(n * D) * sizeof(T));
-  }
+  output_grad(d_output, c, ce_scale, top);
   for (size_t l = blocks_.size(); l-- > 0;)
     blocks_[l].backward(c.d_stream[l + 1].template data<T>(), c.d_stream[l].template data<T>(),
                         c.blocks[l], aux_scale);
@@ -184,6 +177,17 @@ double TransformerStage<T>::train_flops_per_token(int64_t seq) const {
   double forward = head_ ? 2.0 * static_cast<double>(cfg_.hidden * cfg_.vocab_size) : 0.0;
   for (const auto& b : blocks_) forward += b.forward_flops_per_token(seq);
   return 3.0 * forward;
+}
+
+void add_expert_counts(std::vector<std::vector<int64_t>>& sum,
+                       const std::vector<std::vector<int64_t>>& counts) {
+  if (sum.empty()) {
+    sum = counts;
+    return;
+  }
+  SADARI_ASSERT(sum.size() == counts.size());
+  for (size_t l = 0; l < sum.size(); ++l)
+    for (size_t e = 0; e < sum[l].size(); ++e) sum[l][e] += counts[l][e];
 }
 
 template class TransformerStage<float>;

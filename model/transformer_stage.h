@@ -15,10 +15,10 @@
 // starts from exactly the one-process weights. Several stages (the chunks of
 // one pipeline rank) may share one store.
 //
-// Numerics: the same kernels in the same order as Transformer, so running the
-// stages 0..S-1 in sequence, handing the residual stream and its gradient over
-// by hand, reproduces Transformer::forward/backward bit for bit
-// (tests/pipeline/transformer_stage_test.cpp).
+// Numerics: Transformer is the one stage spanning the whole model, so running
+// the stages 0..S-1 in sequence, handing the residual stream and its gradient
+// over by hand, reproduces Transformer::forward/backward bit for bit
+// (tests/pipeline_exec/transformer_stage_test.cpp).
 //
 // Backward runs in one pass (backward) or split in two (backward_input, then
 // backward_weight), for zero-bubble pipeline schedules: backward_input computes
@@ -34,10 +34,16 @@
 
 #include <vector>
 
-#include "model/transformer.h"
+#include "model/transformer_block.h"
 #include "model/weight_grad_tape.h"
 
 namespace sadari {
+
+struct ForwardResult {
+  double ce_sum = 0;     // sum of token cross-entropies over counted targets (nats)
+  int64_t tokens = 0;    // counted targets
+  double aux_loss = 0;   // sum over MoE layers of their (alpha-weighted) aux losses
+};
 
 // A stage's place in the model: blocks [first, first + count).
 struct StageSpan {
@@ -47,6 +53,11 @@ struct StageSpan {
   bool has_head = false;       // the last stage: final norm, head, loss
   int64_t end() const { return first + count; }
 };
+
+// Adds per-block expert counts (the layout of TransformerStage::expert_counts)
+// into `sum`; an empty `sum` becomes a copy. REQUIRES: the same layout otherwise.
+void add_expert_counts(std::vector<std::vector<int64_t>>& sum,
+                       const std::vector<std::vector<int64_t>>& counts);
 
 template <typename T>
 class TransformerStage {
@@ -110,6 +121,11 @@ class TransformerStage {
   double train_flops_per_token(int64_t seq) const;
 
  private:
+  // The gradient of the last block's output into d_top [n, D]: through the
+  // loss, head and final norm on the last stage (accumulating their weight
+  // gradients, or recording the head's on an active tape), else d_output copied.
+  void output_grad(const T* d_output, Cache& cache, T ce_scale, T* d_top) const;
+
   ModelConfig cfg_;
   StageSpan span_;
   Parameter *embed_ = nullptr, *final_norm_ = nullptr, *head_ = nullptr;

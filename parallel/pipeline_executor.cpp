@@ -8,20 +8,6 @@
 
 namespace sadari {
 
-namespace {
-
-void add_counts(std::vector<std::vector<int64_t>>& sum,
-                const std::vector<std::vector<int64_t>>& counts) {
-  if (sum.empty()) {
-    sum = counts;
-    return;
-  }
-  for (size_t l = 0; l < sum.size(); ++l)
-    for (size_t e = 0; e < sum[l].size(); ++e) sum[l][e] += counts[l][e];
-}
-
-}  // namespace
-
 PipelineExecutor::PipelineExecutor(const PipelineSchedule& schedule, int rank,
                                    std::vector<TransformerStage<float>*> stages,
                                    Communicator& pp, int64_t micro_batch, int64_t seq,
@@ -89,7 +75,8 @@ void PipelineExecutor::forward(const Action& a, const FillFn& fill, PipelineStep
   stats.tokens += static_cast<double>(r.tokens);
   stats.aux_loss += r.aux_loss;
   stats.dropped_pairs += static_cast<double>(stage.dropped_pairs(cache));
-  add_counts(stats.expert_counts[static_cast<size_t>(a.chunk)], stage.expert_counts(cache));
+  add_expert_counts(stats.expert_counts[static_cast<size_t>(a.chunk)],
+                    stage.expert_counts(cache));
 
   // The next stage on this rank (DualPipeV's turn): hand the output over here.
   const auto next = schedule_.next_location(a.microbatch, here);
