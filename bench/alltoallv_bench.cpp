@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "comm/abort_job.h"
 #include "comm/mpi_environment.h"
 #include "core/error.h"
@@ -79,10 +80,7 @@ double slowest(MPI_Comm comm, double seconds) {
   return max;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using sadari::bench::median;
 
 }  // namespace
 

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "apps/command_line.h"
 #include "comm/mpi_environment.h"
 #include "comm/process_groups.h"
@@ -47,10 +48,10 @@
 namespace sadari {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using bench::Clock;
+using bench::median;
+constexpr auto since = bench::seconds_since;
+
 
 // Seconds of each part of one step.
 struct StepTimes {
@@ -103,11 +104,6 @@ StepTimes timed_step(const Config& cfg, int64_t step, const WindowSampler& sampl
   opt.update(learning_rate(cfg.optim, step, cfg.train.steps));
   t.optimizer = since(start);
   return t;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 int run(int argc, char** argv) {

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "apps/command_line.h"
 #include "comm/mpi_environment.h"
 #include "comm/process_groups.h"
@@ -59,17 +60,14 @@
 namespace sadari {
 namespace {
 
+using bench::median;
+
 using Clock = std::chrono::steady_clock;
 
 double thread_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 std::vector<int> parse_list(const std::string& text) {

@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "apps/command_line.h"
 #include "core/config_load.h"
 #include "core/error.h"
@@ -61,11 +62,9 @@
 namespace sadari {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::seconds_since;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // ---------------------------------------------------------------------------
 // The sgemm baseline.
