@@ -47,6 +47,29 @@ TEST_F(PipelineParityTest, InterleavedZeroBubbleAndDualPipe) {
                 kSixLayers, "pp2 dualpipe");
 }
 
+// The same schedules on four stages. Eight layers (1 dense + 7 MoE) so that
+// interleaved and DualPipeV (8 virtual stages) get one layer per stage.
+const std::vector<std::string> kEightLayers = {"model.layers=8"};
+
+TEST_F(PipelineParityTest, FourStageInterleavedZeroBubbleAndDualPipe) {
+  expect_parity(4,
+                {"parallel.pp=4", "parallel.schedule=interleaved", "parallel.chunks=2",
+                 "train.micro_batch=4", "train.eval_batches=8"},
+                kEightLayers, "pp4 interleaved x2");
+  expect_parity(4, {"parallel.pp=4", "parallel.schedule=zb-h1", "train.micro_batch=4",
+                    "train.eval_batches=8"},
+                kEightLayers, "pp4 zb-h1");
+  // DualPipe and DualPipeV need M >= 2 pp = 8: micro-batches of 2.
+  expect_parity(4,
+                {"parallel.pp=4", "parallel.schedule=dualpipev", "parallel.chunks=2",
+                 "train.micro_batch=2", "train.eval_batches=16"},
+                kEightLayers, "pp4 dualpipev");
+  expect_parity(4,
+                {"parallel.pp=4", "parallel.schedule=dualpipe", "parallel.chunks=2",
+                 "train.micro_batch=2", "train.eval_batches=16"},
+                kEightLayers, "pp4 dualpipe");
+}
+
 TEST_F(PipelineParityTest, WithDataAndExpertParallelism) {
   expect_parity(4, {"parallel.pp=2", "parallel.dp=2"}, kSixLayers, "pp2 dp2");
   expect_parity(4, {"parallel.pp=2", "parallel.dp=2", "parallel.ep=2"}, kSixLayers,
