@@ -24,6 +24,7 @@
 #include "parallel/stage_copies.h"
 #include "parallel/stage_partition.h"
 #include "tests/mpi/mpi_test_env.h"
+#include "tests/pipeline_exec/pipeline_test_model.h"
 
 namespace sadari {
 namespace {
@@ -31,20 +32,7 @@ namespace {
 constexpr int64_t kMicro = 2, kSeq = 8;
 
 ModelConfig pipeline_model(int64_t layers) {
-  ModelConfig m;
-  m.vocab_size = 40;
-  m.hidden = 16;
-  m.layers = layers;
-  m.heads = 2;
-  m.max_seq_len = 16;
-  m.dense_ffn_hidden = 24;
-  m.first_dense_layers = 1;
-  m.experts = 4;
-  m.moe_ffn_hidden = 8;
-  m.top_k = 2;
-  m.score_func = "sigmoid";
-  m.aux_loss_alpha = 0.01;
-  return m;
+  return test::pipeline_test_model(layers, ModelConfig{}.shared_experts);
 }
 
 void fill_microbatch(int microbatch, int32_t* ids, int32_t* targets) {

@@ -12,27 +12,12 @@
 #include "core/rng.h"
 #include "model/transformer.h"
 #include "model/transformer_stage.h"
+#include "tests/pipeline_exec/pipeline_test_model.h"
 
 namespace sadari {
 namespace {
 
-ModelConfig small_moe(int64_t layers) {
-  ModelConfig m;
-  m.vocab_size = 40;
-  m.hidden = 16;
-  m.layers = layers;
-  m.heads = 2;
-  m.max_seq_len = 16;
-  m.dense_ffn_hidden = 24;
-  m.first_dense_layers = 1;
-  m.experts = 4;
-  m.moe_ffn_hidden = 8;
-  m.shared_experts = 1;
-  m.top_k = 2;
-  m.score_func = "sigmoid";
-  m.aux_loss_alpha = 0.01;  // every MoE stage contributes an aux loss
-  return m;
-}
+ModelConfig small_moe(int64_t layers) { return test::pipeline_test_model(layers, 1); }
 
 std::vector<int32_t> tokens(int64_t n, int64_t vocab, uint64_t stream) {
   std::vector<int32_t> t(static_cast<size_t>(n));
