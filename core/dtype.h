@@ -2,8 +2,8 @@
 //
 // f32 is the reference type on CPU; f64 exists for finite-difference gradient
 // checks; bf16 is stored as its 16-bit pattern (emulated on CPU by rounding to
-// nearest even); f8_e4m3 / f8_e5m2 are stored as their 8-bit codes (the codecs
-// arrive with the FP8 work); i32 / i64 hold token ids and indices.
+// nearest even); f8_e4m3 / f8_e5m2 are stored as their 8-bit codes (codecs:
+// core/fp8.h); i32 / i64 hold token ids and indices.
 #pragma once
 
 #include <cstddef>
