@@ -290,6 +290,38 @@ void MoELayer<T>::update_bias(const int64_t* counts) {
   }
 }
 
+template <typename T>
+void MoELayer<T>::set_dispatcher(TokenDispatcher<T>& d) {
+  const std::vector<int64_t>& ids = d.local_expert_ids();
+  SADARI_CHECK(d.experts() == E_ && ids.size() == expert_gate_up_.size(), "MoE layer ", layer_,
+               ": the new dispatcher has ", ids.size(), " local slots over ", d.experts(),
+               " experts; the layer has ", expert_gate_up_.size(), " slots over ", E_);
+  std::vector<uint8_t> seen(static_cast<size_t>(E_), 0);
+  for (size_t j = 0; j < ids.size(); ++j) {
+    const int64_t e = ids[j];
+    SADARI_CHECK(e >= 0 && e < E_ && !seen[e], "MoE layer ", layer_, ": new local slot ", j,
+                 " holds expert ", e, ", outside [0, ", E_, ") or held by another local slot");
+    seen[e] = 1;
+  }
+  const std::string prefix = "blocks." + std::to_string(layer_) + ".moe.experts.";
+  for (size_t j = 0; j < ids.size(); ++j) {
+    const std::string ep = prefix + std::to_string(ids[j]) + ".";
+    expert_gate_up_[j]->name = ep + "gate_up";
+    expert_gate_up_[j]->expert_id = ids[j];
+    expert_down_[j]->name = ep + "down";
+    expert_down_[j]->expert_id = ids[j];
+  }
+  if (d.max_nodes_per_token() > 0) {
+    RouterOptions o = router_.options();
+    o.max_nodes = d.max_nodes_per_token();
+    o.expert_node = d.expert_nodes();
+    o.validate();
+    router_ = Router<T>(o);
+  }
+  dispatcher_ = &d;
+  owned_dispatcher_.reset();
+}
+
 template class MoELayer<float>;
 template class MoELayer<double>;
 

@@ -103,6 +103,16 @@ class MoELayer {
   // more; the gate weights are unaffected.
   void update_bias(const int64_t* counts);
 
+  // Moves the layer onto another dispatcher with the same number of local slots
+  // (an expert placement changed: online rebalancing, parallel/expert_migration.h).
+  // Local slot j's parameters are renamed to the new logical expert
+  // (blocks.{l}.moe.experts.{e}.*, expert_id e); their VALUES are left alone: the
+  // caller moves the weights. Node-limited routing takes the new expert nodes.
+  // REQUIRES: d routes over the same experts, outlives the layer, and no cache
+  // holds a dispatch of the old dispatcher that is still to be combined or
+  // backpropagated (call between steps; drop old caches' dispatch states).
+  void set_dispatcher(TokenDispatcher<T>& d);
+
   int64_t layer() const { return layer_; }
   const RouterOptions& router_options() const { return router_.options(); }
   TokenDispatcher<T>& dispatcher() const { return *dispatcher_; }

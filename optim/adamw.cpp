@@ -51,4 +51,10 @@ void AdamW::step(double lr) {
   }
 }
 
+std::pair<float*, float*> AdamW::moments_of(const Parameter* p) {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i] == p) return {m_[i].data<float>(), v_[i].data<float>()};
+  return {nullptr, nullptr};
+}
+
 }  // namespace sadari

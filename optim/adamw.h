@@ -14,6 +14,7 @@
 // Ownership: keeps pointers to the store's parameters; the store must outlive it.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "core/config.h"
@@ -41,9 +42,15 @@ class AdamW {
   // One update with learning rate lr from the gradients currently in the store.
   void step(double lr);
   int64_t steps_taken() const { return t_; }
+  // After loading moments from a checkpoint: the updates already done.
+  void restore_steps(int64_t t) { t_ = t; }
   // The moment tensors, named like their parameters (for checkpoints).
   const std::vector<Tensor>& first_moments() const { return m_; }
   const std::vector<Tensor>& second_moments() const { return v_; }
+  // Parameter p's moments (p->numel() floats each), so optimizer state can move
+  // with a parameter (parallel/expert_migration.h); {nullptr, nullptr} when p is
+  // not one of this optimizer's parameters.
+  std::pair<float*, float*> moments_of(const Parameter* p);
 
  private:
   OptimConfig cfg_;

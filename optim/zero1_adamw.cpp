@@ -46,4 +46,27 @@ void ShardedAdamW::step(double lr, const float* grad_shard) {
   }
 }
 
+void ShardedAdamW::gather_moments(std::vector<float>& m, std::vector<float>& v) {
+  m.assign(static_cast<size_t>(buckets_->size()), 0.0f);
+  v.assign(m.size(), 0.0f);
+  for (size_t i = 0; i < buckets_->buckets().size(); ++i) {
+    const auto& b = buckets_->buckets()[i];
+    group_->all_gather(m_.data() + shard_offsets_[i], m.data() + b.begin, b.shard_size, DType::f32);
+    group_->all_gather(v_.data() + shard_offsets_[i], v.data() + b.begin, b.shard_size, DType::f32);
+  }
+}
+
+void ShardedAdamW::restore(int64_t steps, const float* m, const float* v) {
+  t_ = steps;
+  const int r = group_->rank();
+  for (size_t i = 0; i < buckets_->buckets().size(); ++i) {
+    const auto& b = buckets_->buckets()[i];
+    const size_t n = static_cast<size_t>(b.shard_size) * sizeof(float);
+    const int64_t from = b.begin + r * b.shard_size;
+    std::memcpy(master_.data() + shard_offsets_[i], buckets_->values() + from, n);
+    std::memcpy(m_.data() + shard_offsets_[i], m + from, n);
+    std::memcpy(v_.data() + shard_offsets_[i], v + from, n);
+  }
+}
+
 }  // namespace sadari

@@ -47,6 +47,15 @@ class ShardedAdamW {
   const std::vector<float>& first_moment_shard() const { return m_; }
   const std::vector<float>& second_moment_shard() const { return v_; }
 
+  // Moving optimizer state with parameters (parallel/expert_migration.h):
+  // gather_moments fills m and v with the full moments in the buckets' flat
+  // layout (buckets.size() floats each, padding 0) by all-gathering every rank's
+  // shards (COLLECTIVE over the group); restore sets the step count, this rank's
+  // moment shards from full moments in that layout and its master shard from the
+  // parameters' current values (not collective).
+  void gather_moments(std::vector<float>& m, std::vector<float>& v);
+  void restore(int64_t steps, const float* m, const float* v);
+
  private:
   OptimConfig cfg_;
   ParamBuckets* buckets_;

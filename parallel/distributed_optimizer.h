@@ -42,12 +42,23 @@
 // layers create); without a placement, no expert is replicated.
 // Ownership: borrows the store and the groups (must outlive it). The store's
 // trainable parameters are re-pointed into flat bucket buffers on construction.
+// Per-layer placements: the PlacementOf constructor takes, for every routed-expert
+// parameter, the placement of its layer (each MoE layer may have its own). The
+// replicated holder sets are the union over every placement reached that way;
+// every dp rank holds at least one slot of every MoE layer, so all dp ranks see
+// the same placements and split the same groups.
+// Online rebalancing (parallel/expert_migration.h) moves expert parameters and
+// their moments between ranks, then calls rebuild_expert_groups.
 // COLLECTIVE over dp: the constructor (it splits the replicated groups, when
-// there are any); step() and the norm over dp and pp.
+// there are any); step() and the norm over dp and pp; expert_moments() and
+// rebuild_expert_groups().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "comm/process_groups.h"
@@ -69,6 +80,12 @@ class DistributedOptimizer {
   DistributedOptimizer(const OptimConfig& optim, const ParallelConfig& parallel,
                        ParameterStore& params, ProcessGroups& groups,
                        const ExpertPlacement* placement = nullptr);
+  // The placement governing a routed-expert parameter (its layer's); must stay
+  // valid while the call that takes it runs. nullptr: no replicas for it.
+  using PlacementOf = std::function<const ExpertPlacement*(const Parameter&)>;
+  DistributedOptimizer(const OptimConfig& optim, const ParallelConfig& parallel,
+                       ParameterStore& params, ProcessGroups& groups,
+                       const PlacementOf& placement_of);
 
   // COLLECTIVE. Reduces, clips to optim.grad_clip (0: no clipping), updates with
   // learning rate lr. Returns the global gradient norm before clipping.
@@ -86,6 +103,34 @@ class DistributedOptimizer {
   double update(double lr);         // steps 2-4 on reduced gradients; returns the norm
   double global_grad_norm() const;  // step 2 alone (after reduce_gradients)
 
+  // Full AdamW moments of one parameter (numel floats each).
+  struct Moments {
+    std::vector<float> m, v;
+  };
+  using MomentsOf = std::unordered_map<const Parameter*, Moments>;
+  // The full moments of every routed-expert parameter this rank holds.
+  // ZeRO-1 all-gathers the expert groups' moment shards (COLLECTIVE over dp:
+  // every expert group in the global order); ZeRO-0 copies (no communication,
+  // but call it on every rank alike).
+  MomentsOf expert_moments();
+  // After the routed-expert parameters were moved (values, names and expert ids
+  // rewritten for the new placements): drops the expert groups and forms them
+  // anew from placement_of (buckets, replicated groups, ZeRO-1 shards), taking
+  // each routed-expert parameter's moments from `moments` (REQUIRES an entry for
+  // every one) and keeping the step count. The dense group and its state are
+  // untouched. COLLECTIVE over dp (the replicated groups are split again).
+  void rebuild_expert_groups(const PlacementOf& placement_of, const MomentsOf& moments);
+  int64_t steps_taken() const { return steps_; }
+
+  // Checkpoints (apps/training_checkpoint.h). Under ZeRO-0, p's AdamW moments
+  // (p->numel() floats each; writable, to load them); {nullptr, nullptr} under
+  // ZeRO-1 (whose state is in groups()' ShardedAdamW shards) or when p is not
+  // trained by this optimizer.
+  std::pair<float*, float*> replicated_moments(const Parameter* p);
+  // After loading state: the number of updates already done (the next step()
+  // is update steps + 1, with its bias corrections). Not collective.
+  void restore_steps(int64_t steps);
+
   // One reduction group: parameters whose copies live on the same ranks.
   struct ParamGroup {
     std::string what;  // "dense", "experts", "experts replicated on ep ranks {0,1}"
@@ -101,9 +146,14 @@ class DistributedOptimizer {
  private:
   void add_group(std::string what, Communicator& comm, std::vector<Parameter*> params,
                  int64_t bucket_elements);
+  // The experts group and the replicated groups (after the dense group).
+  void add_expert_groups(const PlacementOf& placement_of);
 
   OptimConfig cfg_;
   int zero_stage_;
+  ParameterStore* params_;
+  int64_t bucket_elements_ = 1;
+  int64_t steps_ = 0;  // updates done (the step count a rebuilt ShardedAdamW resumes from)
   int pipeline_copies_ = 1;
   ProcessGroups* process_groups_;
   std::vector<std::unique_ptr<Communicator>> replica_comms_;  // split from dp, kept alive

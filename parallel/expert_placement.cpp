@@ -22,6 +22,24 @@ ExpertPlacement ExpertPlacement::identity(int64_t experts, int ep) {
   return from_slots(experts, std::move(slots));
 }
 
+ExpertPlacement ExpertPlacement::round_robin(int64_t experts, int ep, int64_t slots_per_rank) {
+  if (experts < 1)
+    fail(detail::cat("expert placement needs at least one expert, got ", experts),
+         "model.experts");
+  if (ep < 1) fail(detail::cat("expert-parallel size ", ep, " must be >= 1"), "parallel.ep");
+  if (slots_per_rank * ep < experts || slots_per_rank > experts)
+    fail(detail::cat(slots_per_rank, " expert slots on each of ", ep, " ep ranks cannot hold ",
+                     experts, " experts"),
+         "parallel.expert_slots",
+         detail::cat("use between ", (experts + ep - 1) / ep, " and ", experts,
+                     " slots per rank"));
+  std::vector<std::vector<int64_t>> slots(static_cast<size_t>(ep));
+  for (int r = 0; r < ep; ++r)
+    for (int64_t j = 0; j < slots_per_rank; ++j)
+      slots[r].push_back((r * slots_per_rank + j) % experts);
+  return from_slots(experts, std::move(slots));
+}
+
 ExpertPlacement ExpertPlacement::from_slots(int64_t experts,
                                             std::vector<std::vector<int64_t>> rank_slots) {
   const std::string where = "expert placement";

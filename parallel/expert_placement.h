@@ -45,6 +45,15 @@ class ExpertPlacement {
   // ep >= 1 and ep divides E (names parallel.ep / model.experts).
   static ExpertPlacement identity(int64_t experts, int ep);
 
+  // Slot j of rank r holds expert (r * slots_per_rank + j) mod E: the identity
+  // placement when slots_per_rank * ep == E; with more slots the experts are
+  // laid out once in rank order and the extra slots wrap around, holding
+  // replicas of experts 0, 1, ... (the initial placement when no load statistics
+  // exist yet). Throws Error unless slots_per_rank * ep >= E (every expert held)
+  // and slots_per_rank <= E (no rank holds an expert twice); names
+  // parallel.expert_slots.
+  static ExpertPlacement round_robin(int64_t experts, int ep, int64_t slots_per_rank);
+
   // rank_slots[r][j]: the logical expert in slot j of rank r. Validates (see the
   // header comment) and throws Error naming the offending rank, slot or expert.
   static ExpertPlacement from_slots(int64_t experts, std::vector<std::vector<int64_t>> rank_slots);
