@@ -3,7 +3,12 @@
 #include <cstdio>
 #include <optional>
 
+#include "apps/build_info.h"
+#include "apps/ckpt_command.h"
 #include "apps/command_line.h"
+#include "apps/plan_apply.h"
+#include "apps/plan_command.h"
+#include "apps/place_experts_command.h"
 #include "apps/schedule_command.h"
 #include "apps/trainer.h"
 #include "comm/abort_job.h"
@@ -12,12 +17,6 @@
 #include "core/config_load.h"
 #include "data/prepare_data.h"
 
-#ifndef SADARI_VERSION
-#define SADARI_VERSION "0.1.0"
-#endif
-#ifndef SADARI_GIT_COMMIT
-#define SADARI_GIT_COMMIT ""
-#endif
 #if SADARI_HAVE_CUDA
 #include "kernels/cuda/backend_info.h"
 #endif
@@ -28,6 +27,13 @@ namespace {
 
 const std::vector<OptionSpec> kConfigOptions = {
     {"set", true, true, "override a config key: --set train.steps=100 (repeatable)"},
+    {"help", false, false, "show this help"},
+};
+
+const std::vector<OptionSpec> kTrainOptions = {
+    {"set", true, true, "override a config key: --set train.steps=100 (repeatable)"},
+    {"plan", true, false, "apply a plan file's layout (sadari plan --output FILE)"},
+    {"resume", true, false, "continue from a checkpoint: DIR, a checkpoint root, or latest"},
     {"help", false, false, "show this help"},
 };
 
@@ -48,15 +54,20 @@ std::string single_positional(const ParsedArgs& a, const std::string& command,
 }
 
 int cmd_train(const std::vector<std::string>& args) {
-  const auto a = parse_args("train", args, kConfigOptions);
+  const auto a = parse_args("train", args, kTrainOptions);
   if (wants_help(a,
-                 "usage: sadari train CONFIG [--set key=value]...\n\n"
+                 "usage: sadari train CONFIG [--set key=value]... [--plan FILE] [--resume DIR|latest]\n\n"
                  "Trains the model of CONFIG (YAML) and ends with the final validation loss.\n"
                  "Progress: a bar on a terminal, plain lines otherwise (logging.progress);\n"
-                 "metrics go to <logging.run_dir>/metrics.jsonl.",
-                 kConfigOptions))
+                 "metrics go to <logging.run_dir>/metrics.jsonl. The layout comes from the\n"
+                 "config, from --plan FILE, or is planned for the job's size (`parallel: auto`).\n"
+                 "Checkpoints: checkpoint.every/dir/keep; --resume latest continues from\n"
+                 "<checkpoint.dir>/latest (any layout: the state is resharded on load).",
+                 kTrainOptions))
     return 0;
-  const Config cfg = load_config(single_positional(a, "train", "CONFIG file"), a.all("set"));
+  std::vector<std::string> overrides = a.all("set");
+  if (a.has("resume")) overrides.push_back("checkpoint.resume=" + a.value("resume"));
+  Config cfg = load_config(single_positional(a, "train", "CONFIG file"), overrides);
   // Started by a launcher (mpirun, srun): MPI over every process of the job, even
   // a job of one. Started directly: one process, no MPI (no singleton start-up,
   // and a laptop needs no MPI runtime configured).
@@ -65,6 +76,15 @@ int cmd_train(const std::vector<std::string>& args) {
   if (launch.launcher != Launcher::none) {
     mpi.emplace(nullptr, nullptr, static_cast<double>(cfg.parallel.comm_timeout_s));
     check_launch_matches_world(launch, mpi->world().rank(), mpi->world().size());
+  }
+  // A planned layout (no communication; every rank computes the same one).
+  const int world_size = mpi ? mpi->world().size() : 1;
+  std::string planned;
+  if (a.has("plan")) planned = apply_plan_file(a.value("plan"), cfg, world_size);
+  else if (cfg.parallel.auto_plan) planned = resolve_auto_plan(cfg, world_size);
+  if (!planned.empty() && (!mpi || mpi->world().rank() == 0)) {
+    std::printf("%s\n", planned.c_str());
+    std::fflush(stdout);
   }
   TrainResult r;
   try {
@@ -121,8 +141,8 @@ int cmd_version(const std::vector<std::string>& args) {
   const std::vector<OptionSpec> specs = {{"help", false, false, "show this help"}};
   const auto a = parse_args("version", args, specs);
   if (wants_help(a, "usage: sadari version", specs)) return 0;
-  std::printf("sadari %s%s%s\n", SADARI_VERSION, *SADARI_GIT_COMMIT ? " commit " : "",
-              SADARI_GIT_COMMIT);
+  std::printf("sadari %s%s%s\n", sadari_version(), *sadari_git_commit() ? " commit " : "",
+              sadari_git_commit());
   std::printf("cpu backend: OpenBLAS (OpenMP build) + OpenMP\n");
 #if SADARI_HAVE_CUDA
   std::printf("cuda backend: %s\n", cuda::backend_info().c_str());
@@ -139,9 +159,12 @@ int run_command(const std::string& command, const std::vector<std::string>& args
   if (command == "config") return cmd_config(args);
   if (command == "prepare-data") return cmd_prepare_data(args);
   if (command == "schedule") return cmd_schedule(args);
+  if (command == "plan") return cmd_plan(args);
+  if (command == "place-experts") return cmd_place_experts(args);
+  if (command == "ckpt") return cmd_ckpt(args);
   if (command == "version" || command == "--version") return cmd_version(args);
   throw UsageError("unknown command '" + command + "'", {},
-                   "commands: train, config, prepare-data, schedule, version; see sadari --help");
+                   "commands: train, config, prepare-data, schedule, plan, place-experts, ckpt, version; see sadari --help");
 }
 
 }  // namespace sadari

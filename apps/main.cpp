@@ -26,6 +26,9 @@ const char* kUsage =
     "  config CONFIG         print the fully resolved configuration\n"
     "  prepare-data          turn text files into a token shard\n"
     "  schedule              generate, check and simulate a pipeline schedule\n"
+    "  plan MODEL CLUSTER    choose the parallel layout: memory, time, MFU per layout\n"
+    "  place-experts         place experts (with replicas) on GPUs from load counts\n"
+    "  ckpt                  inspect, verify or export (safetensors) a checkpoint\n"
     "  version               print the version and the backends this build has\n"
     "\n"
     "Run `sadari COMMAND --help` for a command's options.\n";

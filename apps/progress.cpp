@@ -35,7 +35,8 @@ std::string metrics_line(const StepMetrics& m, int64_t total) {
 }
 }  // namespace
 
-ProgressReporter::ProgressReporter(const LoggingConfig& logging, int64_t total_steps)
+ProgressReporter::ProgressReporter(const LoggingConfig& logging, int64_t total_steps,
+                                   bool append)
     : logging_(logging), total_steps_(total_steps), start_(std::chrono::steady_clock::now()) {
   bar_ = logging.progress == "bar" || (logging.progress == "auto" && isatty(STDOUT_FILENO));
   quiet_ = logging.progress == "none";
@@ -43,7 +44,7 @@ ProgressReporter::ProgressReporter(const LoggingConfig& logging, int64_t total_s
     std::error_code ec;
     std::filesystem::create_directories(logging.run_dir, ec);
     const std::string path = logging.run_dir + "/metrics.jsonl";
-    jsonl_ = std::fopen(path.c_str(), "w");
+    jsonl_ = std::fopen(path.c_str(), append ? "a" : "w");
     if (!jsonl_)
       fail("cannot open metrics file for writing", path,
            "check that logging.run_dir is writable, or set logging.jsonl=false");
@@ -93,6 +94,12 @@ void ProgressReporter::on_step(const StepMetrics& m) {
   const bool log_line = m.step % logging_.log_every == 0 || m.step == 1 || m.step == total_steps_;
   if (log_line) note(metrics_line(m, total_steps_));
   if (bar_) draw_bar(m);
+}
+
+void ProgressReporter::record(const std::string& json_object) {
+  if (!jsonl_) return;
+  std::fprintf(jsonl_, "%s\n", json_object.c_str());
+  std::fflush(jsonl_);
 }
 
 void ProgressReporter::on_validation(int64_t step, double val_loss, std::optional<double> floor) {

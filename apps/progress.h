@@ -35,13 +35,18 @@ class ProgressReporter {
  public:
   // Opens <run_dir>/metrics.jsonl (truncating) when logging.jsonl. Throws Error
   // naming the path if it cannot.
-  ProgressReporter(const LoggingConfig& logging, int64_t total_steps);
+  // append: continue an existing metrics.jsonl (a resumed run) instead of
+  // starting it anew.
+  ProgressReporter(const LoggingConfig& logging, int64_t total_steps, bool append = false);
   ~ProgressReporter();
 
   void on_step(const StepMetrics& m);
   void on_validation(int64_t step, double val_loss, std::optional<double> floor);
   // A free-form line printed above the bar (or plainly).
   void note(const std::string& line);
+  // Appends one JSON object (a complete line without the newline, e.g. an expert
+  // rebalancing event) to metrics.jsonl when it is open.
+  void record(const std::string& json_object);
   void finish();
 
  private:

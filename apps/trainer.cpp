@@ -8,7 +8,9 @@
 #include <fstream>
 #include <functional>
 
+#include "apps/expert_rebalancer.h"
 #include "apps/progress.h"
+#include "apps/training_checkpoint.h"
 #include "comm/launch_env.h"
 #include "comm/process_groups.h"
 #include "comm/self_communicator.h"
@@ -150,6 +152,9 @@ void check_trainable(const Config& cfg, int world_size) {
     fail("precision '" + cfg.train.precision + "' is not trainable on the CPU yet",
          cfg.where("train.precision"),
          "use f32 (bf16 mixed precision comes with the GPU training path)");
+  if (p.rebalance_every > 0 && p.pp > 1)
+    fail("online expert rebalancing is not implemented under pipeline parallelism yet",
+         cfg.where("parallel.rebalance_every"), "set parallel.rebalance_every=0 or parallel.pp=1");
   if (cfg.model.attention != "mha")
     fail("attention '" + cfg.model.attention + "' is not trainable yet",
          cfg.where("model.attention"), "use attention: mha; mla configs are for the planners");
@@ -175,9 +180,13 @@ namespace {
 // the local dispatcher does the same arithmetic without the exchange machinery
 // (dispatcher stays null). Node-limited routing needs the node size:
 // parallel.ranks_per_node, or the launcher's ranks per node when that is 0.
+// The placement is the identity, or with parallel.expert_slots the round robin
+// of ExpertPlacement::round_robin (replicas of experts 0, 1, ... in the extra
+// slots) until online rebalancing has load statistics.
 struct ExpertSetup {
   std::optional<ExpertPlacement> placement;
   std::unique_ptr<ExpertParallelDispatcher<float>> dispatcher;
+  ParallelConfig parallel;  // with ranks_per_node resolved
 };
 
 ExpertSetup make_expert_setup(const Config& cfg, ProcessGroups& groups) {
@@ -186,9 +195,14 @@ ExpertSetup make_expert_setup(const Config& cfg, ProcessGroups& groups) {
     parallel.ranks_per_node =
         ranks_per_node_for_routing(detect_launch_environment(), parallel.ranks_per_node);
   ExpertSetup setup;
+  setup.parallel = parallel;
   if (cfg.model.experts > 0 &&
       (groups.layout.ep > 1 || parallel.capacity_factor > 0 || parallel.max_nodes_per_token > 0)) {
-    setup.placement = ExpertPlacement::identity(cfg.model.experts, groups.layout.ep);
+    setup.placement =
+        parallel.expert_slots > 0
+            ? ExpertPlacement::round_robin(cfg.model.experts, groups.layout.ep,
+                                           parallel.expert_slots)
+            : ExpertPlacement::identity(cfg.model.experts, groups.layout.ep);
     setup.dispatcher =
         std::make_unique<ExpertParallelDispatcher<float>>(*groups.ep, *setup.placement, parallel);
   }
@@ -234,7 +248,7 @@ class RunLog {
   RunLog(const Config& cfg, const Dataset& data, bool leader) : cfg_(cfg), leader_(leader) {
     if (leader_) {
       write_resolved_config(cfg);
-      progress_.emplace(cfg.logging, cfg.train.steps);
+      progress_.emplace(cfg.logging, cfg.train.steps, !cfg.checkpoint.resume.empty());
     }
     result_.entropy_floor = data.loss_floor();
   }
@@ -242,6 +256,10 @@ class RunLog {
   // A line for people (leader only).
   void note(const std::string& line) {
     if (leader_) progress_->note(line);
+  }
+  // A JSON object line for metrics.jsonl (leader only).
+  void record(const std::string& json_object) {
+    if (leader_) progress_->record(json_object);
   }
   // The run's clock starts here, after setup.
   void start() { run_start_ = Clock::now(); }
@@ -299,6 +317,35 @@ class RunLog {
   double total_tokens_ = 0;
 };
 
+// The MoE block a routed-expert parameter belongs to ("blocks.L.moe.experts.E...").
+size_t block_of_parameter(const std::string& name) {
+  SADARI_ASSERT(name.rfind("blocks.", 0) == 0);
+  return static_cast<size_t>(std::stoll(name.substr(7)));
+}
+
+// checkpoint.resume: loads the checkpoint into the model and optimizer and
+// returns the step to continue from (0 without resume). Every rank reads.
+int64_t resume_if_asked(const Config& cfg, const CheckpointScope& scope, RunLog& log) {
+  if (cfg.checkpoint.resume.empty()) return 0;
+  const std::string path = resume_path(cfg, cfg.checkpoint.resume);
+  const int64_t steps = load_training_checkpoint(scope, path);
+  if (steps >= cfg.train.steps)
+    fail(detail::cat("the checkpoint has done ", steps, " steps, the run has ", cfg.train.steps),
+         cfg.where("train.steps"), "raise train.steps to continue training");
+  log.note(detail::cat("sadari: resumed from ", path, " after step ", steps));
+  return steps;
+}
+
+// Saves every checkpoint.every steps and after the last step (when every > 0).
+void save_if_due(const Config& cfg, const CheckpointScope& scope, int64_t step, RunLog& log) {
+  const int64_t every = cfg.checkpoint.every;
+  if (every <= 0 || ((step + 1) % every != 0 && step + 1 != cfg.train.steps)) return;
+  const auto t0 = Clock::now();
+  const std::string dir = save_training_checkpoint(scope, step + 1);
+  log.note(detail::cat("step ", step + 1, ": saved checkpoint ", dir, " (",
+                       std::chrono::duration<double>(Clock::now() - t0).count(), " s)"));
+}
+
 // The step loop, from the first collective on. `data` is built, the config checked.
 TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& world) {
   RunSetup run(cfg, data, world);
@@ -311,8 +358,20 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   // their gradients summed over the replicas too; see DistributedOptimizer.
   DistributedOptimizer optimizer(cfg.optim, cfg.parallel, model.params(), run.groups,
                                  experts.placement ? &*experts.placement : nullptr);
+  // Online rebalancing (off unless parallel.rebalance_every > 0 and ep > 1).
+  ExpertRebalancer rebalancer(cfg, experts.parallel, run.groups, model, experts.placement,
+                              experts.dispatcher.get());
+
+  CheckpointScope checkpoints{&cfg, &world, &run.groups, &model.params(), &optimizer, {}, {}};
+  if (rebalancer.enabled())
+    checkpoints.placement_of = [&rebalancer](const Parameter& p) {
+      return &rebalancer.placement(block_of_parameter(p.name));
+    };
+  else if (experts.placement)
+    checkpoints.placement_of = [&experts](const Parameter&) { return &*experts.placement; };
 
   RunLog log(cfg, data, run.leader);
+  const int64_t first_step = resume_if_asked(cfg, checkpoints, log);
   const double flops_per_token = model.train_flops_per_token(seq);
   log.note(detail::cat(
       "sadari: training ", cfg.model.name, " (", model.params().numel() / 1e6,
@@ -329,7 +388,7 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   typename Transformer<float>::Cache cache;
   log.start();
 
-  for (int64_t step = 0; step < run.steps; ++step) {
+  for (int64_t step = first_step; step < run.steps; ++step) {
     const auto step_start = Clock::now();
     model.params().zero_grad();
     double sums[4] = {0, 0, 0, 0};  // ce, tokens, aux, dropped pairs over this rank's slice
@@ -352,6 +411,12 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
     model.update_router_biases(counts);
     log.on_step(step, step_start, sums, lr, grad_norm, flops_per_token,
                 max_over_mean_load(counts));
+    if (const auto moved = rebalancer.after_step(step, counts, optimizer)) {
+      log.note(moved->line());
+      log.record(moved->json());
+      cache = typename Transformer<float>::Cache{};  // its dispatch states belong to old dispatchers
+    }
+    save_if_due(cfg, checkpoints, step, log);
 
     if (log.validation_due(step))
       log.on_validation(step, validation_loss(cfg.train.eval_batches, dp, nullptr, [&](int64_t b) {
@@ -400,7 +465,13 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
     optimizer.set_pipeline_copies(2);
   }
 
+  CheckpointScope checkpoints{&cfg, &world, &run.groups, &params, &optimizer, {}, {}};
+  if (experts.placement)
+    checkpoints.placement_of = [&experts](const Parameter&) { return &*experts.placement; };
+  if (stage_copies) checkpoints.dualpipe_stages = spans;
+
   RunLog log(cfg, data, run.leader);
+  const int64_t first_step = resume_if_asked(cfg, checkpoints, log);
   // Model FLOPs per token: every stage once, summed over the pipeline.
   double flops_per_token = 0;
   for (const auto& stage : stages) flops_per_token += stage->train_flops_per_token(seq);
@@ -418,7 +489,7 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
       cfg.logging.run_dir));
   log.start();
 
-  for (int64_t step = 0; step < run.steps; ++step) {
+  for (int64_t step = first_step; step < run.steps; ++step) {
     const auto step_start = Clock::now();
     params.zero_grad();
     const int64_t slice = run.slice_start(step);
@@ -453,6 +524,7 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
     double load = max_over_mean_load(all_counts);
     pp.all_reduce(&load, 1, ReduceOp::max);
     log.on_step(step, step_start, sums, lr, grad_norm, flops_per_token, load);
+    save_if_due(cfg, checkpoints, step, log);
 
     // Each validation batch goes through the whole pipeline.
     if (log.validation_due(step))

@@ -63,12 +63,25 @@ struct ParallelConfig {
   double capacity_factor = 0;   // 0: dropless; > 0: per-expert capacity = factor * mean load
   int64_t ranks_per_node = 0;   // 0: from the launcher (local size); for node-limited routing
   int64_t max_nodes_per_token = 0;  // node-limited routing: experts on at most M nodes; 0 = off
+  // Expert placement and online rebalancing (parallel/expert_migration.h).
+  int64_t expert_slots = 0;          // expert slots per ep rank; 0 = experts / ep (no replicas)
+  std::string expert_policy = "global";  // identity | greedy | global | hierarchical
+  int64_t rebalance_every = 0;       // steps between placement recomputations; 0 = never
+  double rebalance_decay = 0.9;      // EMA factor of the per-expert load counts
   // Pipeline (parallel/pipeline_schedule.h, parallel/stage_partition.h).
   std::string schedule = "1f1b";  // gpipe | 1f1b | interleaved | zb-h1 | dualpipe | dualpipev
   int64_t chunks = 1;             // model chunks per pp rank (2 for interleaved/V schedules)
   // Layers per pipeline stage, comma-separated ("3,5"), one entry per stage in
   // pipeline order; empty: balanced by estimated cost.
   std::string stage_layers;
+  // `parallel: auto` (a scalar in place of the section) or auto_plan: true: before
+  // training, the planner (parallel/planner/layout_search.h, resolved in apps/)
+  // chooses pp, dp, ep, schedule, chunks, zero_stage and train.micro_batch for the
+  // running world size on `cluster`; it replaces those keys' values (stage_layers
+  // is cleared) and prints the chosen layout. The run directory's config.yaml
+  // records the resolved layout with auto_plan false.
+  bool auto_plan = false;
+  std::string cluster = "configs/clusters/cpu-box.yaml";  // cluster description for auto_plan
 
   // Pipeline stages the layers are split into: pp * chunks, except DualPipe,
   // whose rank r holds stages r and pp-1-r (two copies of each stage, pp stages).
@@ -130,9 +143,12 @@ struct DataConfig {
 };
 
 struct CheckpointConfig {
-  std::string dir = "checkpoints";
-  int64_t every = 0;  // steps between saves; 0 disables (checkpoints arrive later)
-  int64_t keep = 3;
+  std::string dir = "checkpoints";  // the root: step-NNNNNNNN/ directories and `latest`
+  int64_t every = 0;  // steps between saves (and one at the end); 0 disables
+  int64_t keep = 3;   // complete checkpoints kept; older ones are removed after a save
+  // Resume from a checkpoint directory, a root, or "latest" (= dir's latest);
+  // empty: start from scratch. `sadari train --resume X` sets it.
+  std::string resume;
 
   bool operator==(const CheckpointConfig&) const = default;
 };

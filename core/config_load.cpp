@@ -13,6 +13,8 @@
 
 #include "core/config_schema.h"
 #include "core/error.h"
+#include "core/name_suggest.h"
+#include "core/text_file.h"
 
 namespace sadari {
 
@@ -63,40 +65,9 @@ std::string join(const std::vector<std::string>& items, const char* sep = ", ") 
   return out;
 }
 
-// Optimal-string-alignment distance (Levenshtein plus adjacent transposition),
-// case-insensitive: "hiden", "hdiden" and "Hidden" are all one edit from "hidden".
-size_t edit_distance(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) && lower(a[i - 2]) == lower(b[j - 1]))
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
-// The candidate a mistyped `name` most likely meant, or "" if none is close.
-// Close: few edits relative to the length (short names allow only one), or one
-// name a prefix of the other ("warmup" for "warmup_steps").
+// The candidate a mistyped `name` most likely meant, or "" (core/name_suggest.h).
 std::string closest(std::string_view name, const std::vector<std::string>& candidates) {
-  size_t limit = name.size() <= 3 ? 1 : std::max<size_t>(2, name.size() / 3);
-  std::string best;
-  size_t best_d = limit + 1;
-  for (const auto& c : candidates) {
-    size_t d = edit_distance(name, c);
-    if (d < best_d) best_d = d, best = c;
-  }
-  if (!best.empty()) return best;
-  if (name.size() >= 3)
-    for (const auto& c : candidates)
-      if (c.starts_with(name) || name.starts_with(c)) return c;
-  return {};
+  return closest_name(name, candidates);
 }
 
 std::string section_label(std::string_view section) {
@@ -235,9 +206,15 @@ class FileReader {
       } else if (is_config_section(path)) {
         c_.origin[path] = loc;
         if (value.IsNull()) continue;  // `model:` with no keys: defaults
+        if (path == "parallel" && value.IsScalar() && value.Scalar() == "auto") {
+          c_.parallel.auto_plan = true;  // `parallel: auto`: the planner chooses the layout
+          c_.origin["parallel.auto_plan"] = loc;
+          continue;
+        }
         if (!value.IsMap())
           fail(cat("expected a map of keys, got ", kind_of(value)), where,
-               cat("indent 'key: value' lines under '", name, ":'"));
+               cat("indent 'key: value' lines under '", name, ":'",
+                   path == "parallel" ? " (or write `parallel: auto` to plan the layout)" : ""));
         read_section(value, path);
       } else {
         fail(section.empty() ? "unknown section" : "unknown key", where,
@@ -336,6 +313,11 @@ void apply_config_override(Config& c, const std::string& text) {
 
   const FieldSpec* f = find_field(key);
   if (!f) {
+    if (key == "parallel" && trim(std::string_view(text).substr(eq + 1)) == "auto") {
+      c.parallel.auto_plan = true;  // --set parallel=auto, as `parallel: auto` in a file
+      c.origin["parallel.auto_plan"] = "--set";
+      return;
+    }
     if (is_config_section(key))
       fail("is a section, not a key", where, cat("set one of its keys: ", join(section_children(key))));
     // Walk the path down the known sections to the first unknown name.
@@ -393,17 +375,10 @@ Config load_config_from_string(const std::string& yaml, const std::string& name,
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    fail("config file not found", path, "check the path; it is relative to the current directory");
-  if (std::filesystem::is_directory(path, ec))
-    fail("is a directory, not a config file", path, "name a .yaml file, e.g. configs/tiny-moe.yaml");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open config file", path, "check its permissions");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) fail("cannot read config file", path);
-  return load_config_from_string(text.str(), path, overrides);
+  const std::string text =
+      read_text_file(path, "config file", "check the path; it is relative to the current directory",
+                     "configs/tiny-moe.yaml");
+  return load_config_from_string(text, path, overrides);
 }
 
 std::string config_to_yaml(const Config& c) {
@@ -511,9 +486,23 @@ void validate_relations(const Config& c) {
     fail(cat("ep (", p.ep, ") does not divide dp (", p.dp, ")"), c.where("parallel.ep"),
          cat("expert-parallel groups are carved out of the data-parallel replicas; see ",
              also("parallel.dp")));
-  if (m.experts % p.ep != 0)
+  if (p.expert_slots == 0 && m.experts % p.ep != 0)
     fail(cat("ep (", p.ep, ") does not divide experts (", m.experts, ")"), c.where("parallel.ep"),
-         "every expert-parallel rank holds the same number of experts");
+         "every expert-parallel rank holds the same number of experts; or set "
+         "parallel.expert_slots");
+  if (p.expert_slots > 0 && m.experts > 0 && p.expert_slots * p.ep < m.experts)
+    fail(cat("expert_slots (", p.expert_slots, ") x ep (", p.ep, ") = ", p.expert_slots * p.ep,
+             " slots cannot hold the ", m.experts, " experts"),
+         c.where("parallel.expert_slots"),
+         cat("use at least ", (m.experts + p.ep - 1) / p.ep, " slots per rank, or 0"));
+  if (p.expert_slots > m.experts && m.experts > 0)
+    fail(cat("expert_slots (", p.expert_slots, ") exceeds experts (", m.experts, ")"),
+         c.where("parallel.expert_slots"),
+         "a rank holds at most one replica of each expert; replicas go on other ep ranks");
+  if (p.rebalance_every > 0 && p.expert_policy == "identity" && p.expert_slots * p.ep > m.experts)
+    fail(cat("expert_policy identity places no replicas, but expert_slots x ep = ",
+             p.expert_slots * p.ep, " slots exceed the ", m.experts, " experts"),
+         c.where("parallel.expert_policy"), "use greedy, global or hierarchical to fill replicas");
   if (p.zero_stage > 1)
     fail(cat("zero_stage ", p.zero_stage, " is not supported"), c.where("parallel.zero_stage"),
          "use 0 (replicated optimizer state) or 1 (sharded, ZeRO-1)");
@@ -604,10 +593,6 @@ void validate_relations(const Config& c) {
          c.where("data.synthetic.order"),
          "keep symbols^order <= 2^20 and symbols^(order+1) <= 2^22; lower order or symbols");
 
-  // Checkpoint.
-  if (c.checkpoint.every > 0)
-    fail("checkpointing is not implemented yet", c.where("checkpoint.every"),
-         "set checkpoint.every: 0; checkpoints arrive in a later release");
 }
 
 }  // namespace

@@ -94,6 +94,14 @@ std::vector<FieldSpec> build_fields() {
        "ranks per node (0: from the launcher); used by node-limited routing"},
       {SADARI_FIELD(parallel, max_nodes_per_token), at_least(0), {}, false,
        "node-limited routing: a token's experts lie on at most this many nodes; 0 = off"},
+      {SADARI_FIELD(parallel, expert_slots), at_least(0), {}, false,
+       "expert slots per ep rank; 0 = experts / ep; more = replicas of hot experts"},
+      {SADARI_FIELD(parallel, expert_policy), any(), V{"identity", "greedy", "global", "hierarchical"},
+       false, "expert placement policy used when rebalancing"},
+      {SADARI_FIELD(parallel, rebalance_every), at_least(0), {}, false,
+       "steps between expert placement recomputations from the load EMA; 0 = never"},
+      {SADARI_FIELD(parallel, rebalance_decay), right_open(0, 1), {}, false,
+       "EMA factor of the per-expert load counts used by rebalancing"},
       {SADARI_FIELD(parallel, schedule), any(),
        V{"gpipe", "1f1b", "interleaved", "zb-h1", "dualpipe", "dualpipev"}, false,
        "pipeline schedule"},
@@ -101,6 +109,10 @@ std::vector<FieldSpec> build_fields() {
        "model chunks per pipeline rank: 1, or 2+ for interleaved; 2 for dualpipe/dualpipev"},
       {SADARI_FIELD(parallel, stage_layers), any(), {}, false,
        "layers per pipeline stage, comma-separated (\"3,5\"); empty = balanced by cost"},
+      {SADARI_FIELD(parallel, auto_plan), any(), {}, false,
+       "plan the layout and train.micro_batch for the world size (`parallel: auto`)"},
+      {SADARI_FIELD(parallel, cluster), any(), {}, true,
+       "auto_plan: cluster description (configs/clusters/*.yaml) to plan on"},
 
       // ---- train: the loop ----
       {SADARI_FIELD(train, steps), at_least(1), {}, false, "optimizer steps"},
@@ -148,8 +160,9 @@ std::vector<FieldSpec> build_fields() {
 
       // ---- checkpoint ----
       {SADARI_FIELD(checkpoint, dir), any(), {}, true, "where checkpoints are written"},
-      {SADARI_FIELD(checkpoint, every), at_least(0), {}, false, "steps between saves; 0 = off"},
+      {SADARI_FIELD(checkpoint, every), at_least(0), {}, false, "steps between saves (and at the end); 0 = off"},
       {SADARI_FIELD(checkpoint, keep), at_least(1), {}, false, "most recent checkpoints kept"},
+      {SADARI_FIELD(checkpoint, resume), any(), {}, false, "resume from DIR, a root or latest; empty = fresh"},
 
       // ---- logging ----
       {SADARI_FIELD(logging, run_dir), any(), {}, true, "resolved config, metrics and logs go here"},

@@ -192,9 +192,11 @@ TEST(ConfigErrors, OtherRelations) {
   expect_config_error([] { load_text("parallel:\n  dp: 4\n"); }, {"train.global_batch", "dp (4)"});
 }
 
-TEST(ConfigErrors, CheckpointingIsHonestlyUnavailable) {
-  expect_config_error([] { load_text("checkpoint:\n  every: 100\n"); },
-                      {"t.yaml:2 checkpoint.every", "checkpointing is not implemented yet"});
+TEST(ConfigErrors, CheckpointSettings) {
+  EXPECT_NO_THROW(load_text("checkpoint:\n  every: 100\n  resume: latest\n"));
+  expect_config_error([] { load_text("checkpoint:\n  every: -1\n"); }, {"t.yaml:2 checkpoint.every"});
+  expect_config_error([] { load_text("checkpoint:\n  keep: 0\n"); }, {"t.yaml:2 checkpoint.keep"});
+  expect_config_error([] { load_text("checkpoint:\n  dir: ''\n"); }, {"t.yaml:2 checkpoint.dir"});
 }
 
 TEST(ConfigErrors, MissingFile) {

@@ -80,7 +80,7 @@ Config unusual_config() {
   d.val_path = "null";  // a path that YAML would read as null unless quoted
   d.val_fraction = 0.5;
   d.synthetic = {42, 30, 3, 1e-3, 2048};
-  c.checkpoint = {"~", 0, 1};
+  c.checkpoint = {"~", 0, 1, ""};
   c.logging = {"runs/x-1", 7, "none", false};
   return c;
 }
