@@ -120,9 +120,20 @@ std::optional<RebalanceEvent> ExpertRebalancer::after_step(
          "this is a bug (the placement policy must be deterministic); set "
          "parallel.rebalance_every=0 to train without rebalancing");
 
-  // Move: a new dispatcher for each changed layer.
+  const auto [moved_slots, layers_changed] = move_to(next, optimizer);
+  if (layers_changed == 0) return std::nullopt;
+  event.moved_slots = moved_slots;
+  event.layers_changed = layers_changed;
+  return event;
+}
+
+std::pair<int64_t, int64_t> ExpertRebalancer::move_to(
+    const std::vector<std::optional<ExpertPlacement>>& next, DistributedOptimizer& optimizer) {
+  // A new dispatcher for each changed layer.
+  const auto& blocks = model_->blocks();
   std::vector<ExpertMove> moves;
   std::vector<std::unique_ptr<ExpertParallelDispatcher<float>>> fresh(blocks.size());
+  int64_t layers_changed = 0;
   for (size_t b = 0; b < blocks.size(); ++b) {
     if (!placements_[b]) continue;
     ExpertMove mv;
@@ -133,19 +144,54 @@ std::optional<RebalanceEvent> ExpertRebalancer::after_step(
       fresh[b] = std::make_unique<ExpertParallelDispatcher<float>>(*groups_->ep, *next[b],
                                                                     parallel_);
       mv.to_dispatcher = fresh[b].get();
-      ++event.layers_changed;
+      ++layers_changed;
     }
     moves.push_back(mv);
   }
-  if (event.layers_changed == 0) return std::nullopt;
+  if (layers_changed == 0) return {0, 0};
   const MigrationStats stats = migrate_experts(moves, *groups_->ep, optimizer);
-  event.moved_slots = stats.moved_slots;
   for (size_t b = 0; b < blocks.size(); ++b)
     if (fresh[b]) {
       placements_[b] = next[b];
       owned_[b] = std::move(fresh[b]);  // the layer now borrows it; the old one is done
     }
-  return event;
+  return {stats.moved_slots, layers_changed};
+}
+
+ExpertRebalancer::State ExpertRebalancer::state() const {
+  State s;
+  s.have_ema = have_ema_;
+  for (size_t b = 0; b < placements_.size(); ++b) {
+    if (!placements_[b]) continue;
+    s.blocks.push_back(b);
+    std::vector<int64_t> ids;
+    for (int r = 0; r < placements_[b]->ranks(); ++r)
+      ids.insert(ids.end(), placements_[b]->rank_slots(r).begin(),
+                 placements_[b]->rank_slots(r).end());
+    s.slots.push_back(std::move(ids));
+    s.ema.push_back(ema_[b]);
+  }
+  return s;
+}
+
+void ExpertRebalancer::restore(const State& saved, DistributedOptimizer& optimizer) {
+  if (!enabled_) return;
+  std::vector<std::optional<ExpertPlacement>> next = placements_;
+  for (size_t i = 0; i < saved.blocks.size(); ++i) {
+    const size_t b = saved.blocks[i];
+    if (b >= placements_.size() || !placements_[b]) continue;
+    if (static_cast<int64_t>(saved.ema[i].size()) == cfg_.model.experts) ema_[b] = saved.ema[i];
+    const int ep = placements_[b]->ranks();
+    const int64_t per_rank = placements_[b]->slots_per_rank();
+    if (static_cast<int64_t>(saved.slots[i].size()) != ep * per_rank) continue;
+    std::vector<std::vector<int64_t>> rank_slots(static_cast<size_t>(ep));
+    for (int r = 0; r < ep; ++r)
+      rank_slots[r].assign(saved.slots[i].begin() + r * per_rank,
+                           saved.slots[i].begin() + (r + 1) * per_rank);
+    next[b] = ExpertPlacement::from_slots(cfg_.model.experts, std::move(rank_slots));
+  }
+  have_ema_ = saved.have_ema;
+  move_to(next, optimizer);
 }
 
 }  // namespace sadari

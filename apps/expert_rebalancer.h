@@ -30,6 +30,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "comm/process_groups.h"
@@ -74,7 +75,29 @@ class ExpertRebalancer {
   // The placement of block b (a MoE block), for tests and logs.
   const ExpertPlacement& placement(size_t block) const { return placements_[block].value(); }
 
+  // What a checkpoint keeps (apps/training_checkpoint.h): per MoE block its
+  // placement (ep x slots logical expert ids, rank-major) and its load EMA.
+  // Identical on every rank.
+  struct State {
+    std::vector<size_t> blocks;                  // the MoE blocks, ascending
+    std::vector<std::vector<int64_t>> slots;     // per entry of blocks: ep * slots_per_rank ids
+    std::vector<std::vector<double>> ema;        // per entry of blocks: one load per expert
+    bool have_ema = false;
+  };
+  State state() const;
+  // After a resume: takes the EMA and moves every listed block to its saved
+  // placement (weights and AdamW state, as a rebalance does). A saved placement
+  // of another shape (the run resumed with another ep or expert_slots) is not
+  // applied: the run keeps its initial placement for that block. COLLECTIVE over
+  // dp (like after_step) when enabled.
+  void restore(const State& saved, DistributedOptimizer& optimizer);
+
  private:
+  // Moves the blocks whose placement differs from `next` (COLLECTIVE over dp);
+  // returns the slots that received a new expert and the layers changed.
+  std::pair<int64_t, int64_t> move_to(const std::vector<std::optional<ExpertPlacement>>& next,
+                                      DistributedOptimizer& optimizer);
+
   const Config& cfg_;
   ParallelConfig parallel_;
   ProcessGroups* groups_;

@@ -362,11 +362,13 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   ExpertRebalancer rebalancer(cfg, experts.parallel, run.groups, model, experts.placement,
                               experts.dispatcher.get());
 
-  CheckpointScope checkpoints{&cfg, &world, &run.groups, &model.params(), &optimizer, {}, {}};
-  if (rebalancer.enabled())
+  CheckpointScope checkpoints{&cfg, &world, &run.groups, &model.params(), &optimizer, {}, {}, nullptr};
+  if (rebalancer.enabled()) {
+    checkpoints.rebalancer = &rebalancer;
     checkpoints.placement_of = [&rebalancer](const Parameter& p) {
       return &rebalancer.placement(block_of_parameter(p.name));
     };
+  }
   else if (experts.placement)
     checkpoints.placement_of = [&experts](const Parameter&) { return &*experts.placement; };
 
@@ -465,7 +467,7 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
     optimizer.set_pipeline_copies(2);
   }
 
-  CheckpointScope checkpoints{&cfg, &world, &run.groups, &params, &optimizer, {}, {}};
+  CheckpointScope checkpoints{&cfg, &world, &run.groups, &params, &optimizer, {}, {}, nullptr};
   if (experts.placement)
     checkpoints.placement_of = [&experts](const Parameter&) { return &*experts.placement; };
   if (stage_copies) checkpoints.dualpipe_stages = spans;

@@ -94,6 +94,23 @@ std::string save_training_checkpoint(const CheckpointScope& s, int64_t steps_don
     }
   }
 
+  // Online rebalancing's state: the same on every rank, written by world rank 0.
+  ExpertRebalancer::State rebalance;
+  if (s.rebalancer && s.rebalancer->enabled()) {
+    rebalance = s.rebalancer->state();
+    for (size_t i = 0; s.world->rank() == 0 && i < rebalance.blocks.size(); ++i) {
+      const std::string block = detail::cat(rebalance.blocks[i]);
+      const int64_t ep = s.cfg->parallel.ep;
+      const int64_t ids = static_cast<int64_t>(rebalance.slots[i].size());
+      pieces.push_back({"rebalance/placement/" + block, {ep, ids / ep}, DType::i64, 0, ids,
+                        rebalance.slots[i].data()});
+      const int64_t experts = static_cast<int64_t>(rebalance.ema[i].size());
+      if (experts > 0)
+        pieces.push_back({"rebalance/ema/" + block, {experts}, DType::f64, 0, experts,
+                          rebalance.ema[i].data()});
+    }
+  }
+
   ckpt::Manifest header;
   header.set_step(steps_done);
   header.set_sadari_version(sadari_version());
@@ -108,6 +125,8 @@ std::string save_training_checkpoint(const CheckpointScope& s, int64_t steps_don
   layout->set_schedule(cfg.parallel.schedule);
   (*header.mutable_counters())["step"] = steps_done;
   (*header.mutable_counters())["samples_consumed"] = steps_done * cfg.train.global_batch;
+  if (s.rebalancer && s.rebalancer->enabled())
+    (*header.mutable_counters())["rebalance_have_ema"] = rebalance.have_ema ? 1 : 0;
   (*header.mutable_notes())["master_weights"] = "param/ (f32 training: the parameters are the master)";
   SaveOptions options;
   options.keep = cfg.checkpoint.keep;
@@ -123,6 +142,28 @@ int64_t load_training_checkpoint(const CheckpointScope& s, const std::string& pa
   if (const std::string diff = mismatch_in_model_section(reader.manifest().config_yaml(), *s.cfg);
       !diff.empty())
     fail(diff, reader.dir(), "resume with the model config the checkpoint was trained with");
+  // Online rebalancing first: the experts move to the saved placements, then
+  // every slot loads its (logical) expert's values below.
+  if (s.rebalancer && s.rebalancer->enabled() &&
+      reader.manifest().counters().count("rebalance_have_ema")) {
+    ExpertRebalancer::State saved;
+    saved.have_ema = reader.manifest().counters().at("rebalance_have_ema") != 0;
+    for (const ckpt::Tensor& t : reader.manifest().tensors()) {
+      static const std::string prefix = "rebalance/placement/";
+      if (t.name().rfind(prefix, 0) != 0) continue;
+      const std::string block = t.name().substr(prefix.size());
+      saved.blocks.push_back(static_cast<size_t>(std::stoll(block)));
+      saved.slots.emplace_back(static_cast<size_t>(tensor_numel(t)));
+      reader.read(t.name(), 0, tensor_numel(t), saved.slots.back().data());
+      std::vector<double> ema;
+      if (const ckpt::Tensor* e = reader.find("rebalance/ema/" + block)) {
+        ema.resize(static_cast<size_t>(tensor_numel(*e)));
+        reader.read(e->name(), 0, tensor_numel(*e), ema.data());
+      }
+      saved.ema.push_back(std::move(ema));
+    }
+    s.rebalancer->restore(saved, *s.optimizer);
+  }
   auto read_full = [&](const std::string& name, const Parameter& p, float* out) {
     const ckpt::Tensor& t = reader.tensor(name);
     const std::vector<int64_t> want = shape_of(p);

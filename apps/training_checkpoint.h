@@ -5,6 +5,8 @@
 //   param/<name>    every parameter (router biases included), f32, full shape;
 //                   with f32 training these are also the master weights;
 //   adam_m/<name>, adam_v/<name>   AdamW moments of every trainable parameter.
+//   rebalance/placement/<block>, rebalance/ema/<block>   online rebalancing's
+//                   per-layer placement (i64 [ep, slots]) and load EMA (f64 [E]).
 // Manifest counters: step (optimizer steps done), samples_consumed.
 //
 // Who writes (each element exactly once, checked by the writer):
@@ -29,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/expert_rebalancer.h"
 #include "comm/process_groups.h"
 #include "core/config.h"
 #include "core/parameter.h"
@@ -46,6 +49,9 @@ struct CheckpointScope {
   DistributedOptimizer::PlacementOf placement_of;  // nullptr: no replicated experts
   // DualPipe: the stages of the pipeline; this rank writes only stage pp.rank().
   std::vector<StageLayers> dualpipe_stages;
+  // Online rebalancing: its placements and load EMAs are saved (by world rank 0)
+  // and restored before the weights are loaded. nullptr: none.
+  ExpertRebalancer* rebalancer = nullptr;
 };
 
 // Saves after `steps_done` optimizer steps into cfg.checkpoint.dir (keeping
@@ -58,7 +64,8 @@ std::string resume_path(const Config& cfg, const std::string& resume);
 // Loads the checkpoint at `path` (directory or root) into the scope's
 // parameters and optimizer; returns the steps it had done. Refuses (Error naming
 // the key or tensor) a checkpoint whose model config or tensor shapes differ.
-// Every rank reads what it needs; no communication.
+// Every rank reads what it needs; no communication, except that with online
+// rebalancing the experts first move to the saved placements (COLLECTIVE over dp).
 int64_t load_training_checkpoint(const CheckpointScope& scope, const std::string& path);
 
 }  // namespace sadari

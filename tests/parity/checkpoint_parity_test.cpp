@@ -75,6 +75,16 @@ TEST_F(CheckpointParityTest, ExactResumePipeline2Data2) {
                 "pp2 x dp2");
 }
 
+TEST_F(CheckpointParityTest, ExactResumeWithOnlineRebalancing) {
+  // Rebalances at steps 5, 10, 20, 25: the resumed run must restore the
+  // placements and load statistics of step 15 to continue bit for bit.
+  const std::vector<std::string> layout = {"parallel.dp=2", "parallel.ep=2",
+                                           "parallel.expert_slots=5",
+                                           "parallel.rebalance_every=5",
+                                           "parallel.rebalance_decay=0.5"};
+  expect_resume(2, layout, 2, layout, 0.0, "dp2 ep2 replicas, rebalancing every 5 steps");
+}
+
 TEST_F(CheckpointParityTest, ReshardDp2Ep2ToDp4) {
   expect_resume(2, {"parallel.dp=2", "parallel.ep=2"}, 4,
                 {"parallel.dp=4", "train.micro_batch=4", "train.eval_batches=8"}, kTolerance,
