@@ -69,6 +69,7 @@ int inspect(const CheckpointReader& r, bool json) {
               human_bytes(static_cast<double>(r.data_bytes())).c_str());
   for (const auto& [key, value] : m.counters())
     std::printf("  %s = %lld\n", key.c_str(), static_cast<long long>(value));
+  for (const auto& [key, value] : m.notes()) std::printf("  %s: %s\n", key.c_str(), value.c_str());
   std::printf("\n  %-52s %-8s %-6s %-18s %s\n", "tensor", "dtype", "pieces", "shape", "bytes");
   for (const ckpt::Tensor& t : m.tensors()) {
     std::string shape;

@@ -127,7 +127,13 @@ std::string save_training_checkpoint(const CheckpointScope& s, int64_t steps_don
   (*header.mutable_counters())["samples_consumed"] = steps_done * cfg.train.global_batch;
   if (s.rebalancer && s.rebalancer->enabled())
     (*header.mutable_counters())["rebalance_have_ema"] = rebalance.have_ema ? 1 : 0;
-  (*header.mutable_notes())["master_weights"] = "param/ (f32 training: the parameters are the master)";
+  auto& notes = *header.mutable_notes();
+  notes["master_weights"] = "param/ (f32 training: the parameters are the master)";
+  notes["layout"] = "parallel.* in config_yaml: from the config, --plan or parallel: auto";
+  notes["rng"] =
+      "counter-based, nothing to save: initial weights from (train.seed, parameter name, "
+      "element), data order from (train.seed, sample index); the sampler resumes at "
+      "samples_consumed";
   SaveOptions options;
   options.keep = cfg.checkpoint.keep;
   return save_checkpoint(*s.world, cfg.checkpoint.dir, header, pieces, options);
