@@ -14,17 +14,10 @@
 
 #include "core/error.h"
 #include "kernels/cpu/fp8_gemm.h"
+#include "tests/kernels/gaussian.h"
 
 namespace sadari::cpu {
 namespace {
-
-std::vector<float> gaussian(int64_t n, uint64_t seed, float sigma = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 struct Reference {
   std::vector<double> c;    // the definition, in double

@@ -12,17 +12,10 @@
 #include "core/error.h"
 #include "kernels/cpu/fp8_linear.h"
 #include "kernels/cpu/gemm.h"
+#include "tests/kernels/gaussian.h"
 
 namespace sadari::cpu {
 namespace {
-
-std::vector<float> gaussian(int64_t n, uint64_t seed, float sigma = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 double rel_frobenius(const std::vector<float>& got, const std::vector<float>& want) {
   double e = 0, r = 0;

@@ -12,17 +12,10 @@
 
 #include "core/error.h"
 #include "kernels/cpu/fp8_quantize.h"
+#include "tests/kernels/gaussian.h"
 
 namespace sadari::cpu {
 namespace {
-
-std::vector<float> gaussian(int64_t n, uint64_t seed, float sigma = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> v(size_t(n), 0.0f);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 // The tile's scale computed directly from the definition.
 float expected_scale(const std::vector<float>& x, int64_t cols, int64_t r0, int64_t r1,
