@@ -93,6 +93,18 @@ int cmd_train(const std::vector<std::string>& args) {
     // Peers may be blocked in a collective with this rank: returning would hang
     // them in MPI_Finalize. End the whole job with the message instead.
     abort_job(e.what(), 1);
+  } catch (const Error& e) {
+    if (!mpi) throw;
+    // Found before any communication (check_trainable, the data): every rank
+    // has this same error. Rank 0 prints it now and the ranks leave together,
+    // so that mpirun, seeing another rank exit non-zero, cannot end the job
+    // before the message is out.
+    if (mpi->world().rank() == 0) {
+      std::fprintf(stderr, "sadari: error: %s\n", e.what());
+      std::fflush(stderr);
+    }
+    mpi->world().barrier();
+    throw ReportedError(e.what_failed(), e.where(), e.hint());
   }
   if (mpi && mpi->world().rank() != 0) return 0;
   if (r.entropy_floor)

@@ -5,9 +5,11 @@
 // data: found before any communication), so only world rank 0 prints them and
 // every rank exits with the same status. Errors of one rank after communication
 // started never get here: `sadari train` ends the job with abort_job.
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "apps/commands.h"
@@ -43,7 +45,16 @@ bool reports_errors() {
 }
 
 void report(const char* line) {
-  if (reports_errors()) std::fprintf(stderr, "sadari: error: %s\n", line);
+  if (reports_errors()) {
+    std::fprintf(stderr, "sadari: error: %s\n", line);
+    std::fflush(stderr);
+    return;
+  }
+  // Another rank of a launched job: its error is rank 0's too (config and
+  // layout checks run identically everywhere), and rank 0 prints it. mpirun
+  // ends the whole job as soon as one rank exits non-zero, so leaving at once
+  // could kill rank 0 before its message is out: give it a moment.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
 }
 
 }  // namespace
@@ -58,6 +69,8 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   try {
     return sadari::run_command(command, args);
+  } catch (const sadari::ReportedError&) {
+    return 1;  // rank 0 printed it (apps/commands.h)
   } catch (const sadari::UsageError& e) {
     // Same one-line shape as any other error; the exit code tells them apart.
     report(e.what());
