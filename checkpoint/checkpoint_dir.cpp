@@ -11,7 +11,6 @@ namespace sadari {
 namespace {
 namespace fs = std::filesystem;
 
-std::string join(const std::string& a, const std::string& b) { return (fs::path(a) / b).string(); }
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -45,15 +44,15 @@ std::vector<int64_t> list_checkpoints(FileSystem& fs, const std::string& root) {
   std::vector<int64_t> steps;
   for (const std::string& name : fs.list(root)) {
     const auto step = parse_step_dir_name(name);
-    if (step && fs.exists(join(join(root, name), kManifestFile))) steps.push_back(*step);
+    if (step && fs.exists(join_path(join_path(root, name), kManifestFile))) steps.push_back(*step);
   }
   std::sort(steps.begin(), steps.end());
   return steps;
 }
 
 std::string resolve_checkpoint_dir(FileSystem& fs, const std::string& path) {
-  if (fs.exists(join(path, kManifestFile))) return path;
-  std::string latest_file = join(path, kLatestFile);
+  if (fs.exists(join_path(path, kManifestFile))) return path;
+  std::string latest_file = join_path(path, kLatestFile);
   std::string root = path;
   if (fs::path(path).filename() == kLatestFile) {
     latest_file = path;
@@ -66,28 +65,28 @@ std::string resolve_checkpoint_dir(FileSystem& fs, const std::string& path) {
          "give a step-NNNNNNNN directory or the checkpoint.dir of a run that saved");
   }
   const std::string name = trim(read_whole_file(fs, latest_file));
-  const std::string dir = join(root, name);
-  if (!parse_step_dir_name(name) || !fs.exists(join(dir, kManifestFile)))
+  const std::string dir = join_path(root, name);
+  if (!parse_step_dir_name(name) || !fs.exists(join_path(dir, kManifestFile)))
     fail(detail::cat("'latest' names '", name, "', which is not a complete checkpoint"),
          latest_file, "give one of the step-NNNNNNNN directories explicitly");
   return dir;
 }
 
 void update_latest(FileSystem& fs, const std::string& root, int64_t step) {
-  write_file_atomically(fs, join(root, kLatestFile), step_dir_name(step) + "\n");
+  write_file_atomically(fs, join_path(root, kLatestFile), step_dir_name(step) + "\n");
 }
 
 void apply_retention(FileSystem& fs, const std::string& root, int64_t keep) {
   SADARI_CHECK(keep >= 1, "checkpoint.keep must be >= 1, got ", keep);
   std::optional<int64_t> latest;
-  if (fs.exists(join(root, kLatestFile)))
-    latest = parse_step_dir_name(trim(read_whole_file(fs, join(root, kLatestFile))));
+  if (fs.exists(join_path(root, kLatestFile)))
+    latest = parse_step_dir_name(trim(read_whole_file(fs, join_path(root, kLatestFile))));
   const std::vector<int64_t> steps = list_checkpoints(fs, root);
   for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i)
-    if (!latest || steps[i] != *latest) fs.remove_all(join(root, step_dir_name(steps[i])));
+    if (!latest || steps[i] != *latest) fs.remove_all(join_path(root, step_dir_name(steps[i])));
   for (const std::string& name : fs.list(root))
     if (name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0)
-      fs.remove_all(join(root, name));
+      fs.remove_all(join_path(root, name));
 }
 
 }  // namespace sadari

@@ -14,12 +14,9 @@ namespace sadari {
 
 namespace {
 
-std::string join(const std::string& a, const std::string& b) {
-  return (std::filesystem::path(a) / b).string();
-}
 
 std::string piece_where(const std::string& dir, const ckpt::Tensor& t, const ckpt::Piece& p) {
-  return detail::cat(join(dir, p.file()), " bytes [", p.offset(), ", ", p.offset() + p.bytes(),
+  return detail::cat(join_path(dir, p.file()), " bytes [", p.offset(), ", ", p.offset() + p.bytes(),
                      ") (tensor ", t.name(), " elements [", p.begin(), ", ", p.end(), "))");
 }
 
@@ -28,7 +25,7 @@ std::vector<char> read_piece(FileSystem& fs, const std::string& dir, const ckpt:
                              const ckpt::Piece& p) {
   std::vector<char> bytes(p.bytes());
   try {
-    fs.read(join(dir, p.file()), p.offset(), bytes.data(), bytes.size());
+    fs.read(join_path(dir, p.file()), p.offset(), bytes.data(), bytes.size());
   } catch (const Error& e) {
     fail(e.what_failed(), piece_where(dir, t, p),
          e.hint().empty() ? "the checkpoint is damaged: use another one" : e.hint());
@@ -50,7 +47,7 @@ int64_t tensor_numel(const ckpt::Tensor& t) {
 CheckpointReader::CheckpointReader(const std::string& path, FileSystem* fs)
     : fs_(fs ? fs : &posix_file_system()),
       dir_(resolve_checkpoint_dir(*fs_, path)),
-      manifest_(read_manifest(*fs_, join(dir_, kManifestFile))) {
+      manifest_(read_manifest(*fs_, join_path(dir_, kManifestFile))) {
   if (manifest_.format_version() != 1)
     fail(detail::cat("checkpoint format version ", manifest_.format_version(),
                      " is not supported (this sadari reads version 1)"),
@@ -106,7 +103,7 @@ std::vector<char> CheckpointReader::read_all(const std::string& name) const {
 std::vector<std::string> CheckpointReader::verify() const {
   std::vector<std::string> problems;
   for (const ckpt::DataFile& f : manifest_.files()) {
-    const std::string path = join(dir_, f.name());
+    const std::string path = join_path(dir_, f.name());
     if (!fs_->exists(path))
       problems.push_back(detail::cat(path, ": missing"));
     else if (fs_->file_size(path) != f.bytes())

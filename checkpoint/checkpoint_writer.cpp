@@ -17,7 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string join(const std::string& a, const std::string& b) { return (fs::path(a) / b).string(); }
 
 int64_t numel_of(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -44,7 +43,7 @@ ckpt::Manifest write_rank_file(FileSystem& fs, const std::string& dir, int rank,
                                const std::vector<TensorPiece>& pieces) {
   ckpt::Manifest mine;
   const std::string name = rank_file_name(rank);
-  auto file = fs.create(join(dir, name));
+  auto file = fs.create(join_path(dir, name));
   for (const TensorPiece& p : pieces) {
     SADARI_CHECK(p.begin >= 0 && p.end >= p.begin && p.end <= numel_of(p.shape),
                  "piece [", p.begin, ", ", p.end, ") of tensor ", p.tensor,
@@ -129,7 +128,7 @@ std::string save_checkpoint(Communicator& world, const std::string& root,
                             const ckpt::Manifest& header, const std::vector<TensorPiece>& pieces,
                             const SaveOptions& options) {
   FileSystem& fs = options.fs ? *options.fs : posix_file_system();
-  const std::string final_dir = join(root, step_dir_name(header.step()));
+  const std::string final_dir = join_path(root, step_dir_name(header.step()));
   const std::string partial = final_dir + ".partial";
   const bool leader = world.rank() == 0;
 
@@ -139,7 +138,7 @@ std::string save_checkpoint(Communicator& world, const std::string& root,
     fs.create_dirs(root);
     for (const std::string& name : fs.list(root))
       if (name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0)
-        fs.remove_all(join(root, name));
+        fs.remove_all(join_path(root, name));
     fs.create_dirs(partial);
   });
 
@@ -156,7 +155,7 @@ std::string save_checkpoint(Communicator& world, const std::string& root,
     manifest.clear_files();
     manifest.set_format_version(1);
     merge_pieces(reports, &manifest);
-    write_manifest(fs, join(partial, kManifestFile), manifest);
+    write_manifest(fs, join_path(partial, kManifestFile), manifest);
     fs.sync_dir(partial);
     // An older save of the same step (a rerun from an earlier checkpoint) is
     // replaced: moved aside first, so the root never lacks a complete copy.

@@ -158,6 +158,10 @@ void write_file_atomically(FileSystem& fs, const std::string& path, const std::s
   fs.sync_dir(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string());
 }
 
+std::string join_path(const std::string& a, const std::string& b) {
+  return (fs::path(a) / b).string();
+}
+
 std::string read_whole_file(FileSystem& fs, const std::string& path) {
   std::string data(fs.file_size(path), '\0');
   if (!data.empty()) fs.read(path, 0, data.data(), data.size());

@@ -51,6 +51,8 @@ FileSystem& posix_file_system();
 // Writes `data` to `path` durably and atomically: path.tmp, fsync, rename,
 // fsync of the parent directory. A crash leaves either the old file or the new.
 void write_file_atomically(FileSystem& fs, const std::string& path, const std::string& data);
+// a / b as a path string.
+std::string join_path(const std::string& a, const std::string& b);
 // The whole file as a string.
 std::string read_whole_file(FileSystem& fs, const std::string& path);
 

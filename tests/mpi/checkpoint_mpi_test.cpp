@@ -9,6 +9,7 @@
 
 #include "checkpoint/checkpoint_reader.h"
 #include "checkpoint/checkpoint_writer.h"
+#include "comm/string_collectives.h"
 #include "tests/checkpoint/checkpoint_test_util.h"
 #include "tests/mpi/mpi_test_env.h"
 
@@ -19,16 +20,7 @@ using test::world;
 
 // One scratch root for the whole job, named by rank 0.
 std::string shared_root(const std::string& name) {
-  std::string root;
-  if (world().rank() == 0) root = testing::scratch_dir(name);
-  int64_t n = static_cast<int64_t>(root.size());
-  world().broadcast(&n, 1, 0);
-  root.resize(static_cast<size_t>(n));
-  std::vector<int64_t> words((root.size() + 7) / 8, 0);
-  if (world().rank() == 0) std::memcpy(words.data(), root.data(), root.size());
-  if (!words.empty()) world().broadcast(words.data(), static_cast<int64_t>(words.size()), 0);
-  std::memcpy(root.data(), words.data(), root.size());
-  return root;
+  return broadcast_string(world(), world().rank() == 0 ? testing::scratch_dir(name) : std::string(), 0);
 }
 
 // Tensor "w" of 10 * P elements: rank r writes [10 r, 10 r + 10); tensor "bias"
