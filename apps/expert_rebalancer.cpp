@@ -141,8 +141,10 @@ std::pair<int64_t, int64_t> ExpertRebalancer::move_to(
     mv.from = &*placements_[b];
     mv.to = &*next[b];
     if (!(*next[b] == *placements_[b])) {
-      fresh[b] = std::make_unique<ExpertParallelDispatcher<float>>(*groups_->ep, *next[b],
-                                                                    parallel_);
+      fresh[b] = std::make_unique<ExpertParallelDispatcher<float>>(
+          *groups_->ep, *next[b], parallel_,
+          DispatchWire::for_precision(
+              parse_compute_precision(cfg_.train.precision, cfg_.where("train.precision"))));
       mv.to_dispatcher = fresh[b].get();
       ++layers_changed;
     }

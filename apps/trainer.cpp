@@ -34,6 +34,15 @@ namespace sadari {
 
 namespace {
 
+// train.precision (the schema has checked the value; this names the key anyway).
+ComputePrecision precision_of(const Config& cfg) {
+  return parse_compute_precision(cfg.train.precision, cfg.where("train.precision"));
+}
+
+}  // namespace
+
+namespace {
+
 using Clock = std::chrono::steady_clock;
 
 // Writes the resolved config next to the run's metrics, atomically (temp + rename),
@@ -148,10 +157,6 @@ void check_trainable(const Config& cfg, int world_size) {
   }
   // The schema accepts what the planners size; training refuses what it cannot
   // run exactly rather than silently running something else.
-  if (cfg.train.precision != "f32")
-    fail("precision '" + cfg.train.precision + "' is not trainable on the CPU yet",
-         cfg.where("train.precision"),
-         "use f32 (bf16 mixed precision comes with the GPU training path)");
   if (p.rebalance_every > 0 && p.pp > 1)
     fail("online expert rebalancing is not implemented under pipeline parallelism yet",
          cfg.where("parallel.rebalance_every"), "set parallel.rebalance_every=0 or parallel.pp=1");
@@ -203,8 +208,8 @@ ExpertSetup make_expert_setup(const Config& cfg, ProcessGroups& groups) {
             ? ExpertPlacement::round_robin(cfg.model.experts, groups.layout.ep,
                                            parallel.expert_slots)
             : ExpertPlacement::identity(cfg.model.experts, groups.layout.ep);
-    setup.dispatcher =
-        std::make_unique<ExpertParallelDispatcher<float>>(*groups.ep, *setup.placement, parallel);
+    setup.dispatcher = std::make_unique<ExpertParallelDispatcher<float>>(
+        *groups.ep, *setup.placement, parallel, DispatchWire::for_precision(precision_of(cfg)));
   }
   return setup;
 }
@@ -353,7 +358,8 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   const int64_t seq = run.seq, micro = run.micro;
 
   ExpertSetup experts = make_expert_setup(cfg, run.groups);
-  Transformer<float> model(cfg.model, cfg.train.seed, experts.dispatcher.get());
+  Transformer<float> model(cfg.model, cfg.train.seed, experts.dispatcher.get(),
+                           precision_of(cfg));
   // Replicated experts (placements with several replicas of one expert) get
   // their gradients summed over the replicas too; see DistributedOptimizer.
   DistributedOptimizer optimizer(cfg.optim, cfg.parallel, model.params(), run.groups,
@@ -452,7 +458,8 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
     const StageLayers& span = spans[static_cast<size_t>(schedule.stage_of(pp.rank(), c))];
     stages.push_back(std::make_unique<TransformerStage<float>>(cfg.model, span, params,
                                                                cfg.train.seed,
-                                                               experts.dispatcher.get()));
+                                                               experts.dispatcher.get(),
+                                                               precision_of(cfg)));
     chunks.push_back(stages.back().get());
   }
   PipelineExecutor executor(schedule, pp.rank(), chunks, pp, micro, seq, cfg.model.hidden);

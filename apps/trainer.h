@@ -68,7 +68,7 @@ class RankFailure : public Error {
 
 // Checks that this build can train `cfg` on `world_size` processes: the layout
 // matches the world size (pp x dp = world_size, ep divides dp), the pipeline
-// schedule can run the step's micro-batch count (pp > 1), f32, MHA attention.
+// schedule can run the step's micro-batch count (pp > 1), MHA attention.
 // Throws Error naming the config key. No communication.
 void check_trainable(const Config& cfg, int world_size);
 

@@ -99,7 +99,7 @@ struct TrainConfig {
   int64_t micro_batch = 8;    // sequences per forward/backward; divides global_batch
   int64_t seq_len = 64;       // <= model.max_seq_len
   uint64_t seed = 1234;       // parameters and data order
-  std::string precision = "f32";  // f32 | bf16 (bf16: GPU path; the CPU trainer runs f32)
+  std::string precision = "f32";  // f32 | bf16 | fp8 (model/compute_precision.h)
   int64_t eval_every = 50;        // steps between validation passes; 0: only at the end
   int64_t eval_batches = 4;       // micro-batches per validation pass
   int64_t threads = 0;            // OpenMP threads; 0: all cores

@@ -11,11 +11,12 @@ namespace sadari {
 
 template <typename T>
 AttentionLayer<T>::AttentionLayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params,
-                                  uint64_t seed)
+                                  uint64_t seed, ComputePrecision precision)
     : D_(cfg.hidden),
       H_(cfg.heads),
       hd_(cfg.head_dim ? cfg.head_dim : cfg.hidden / cfg.heads),
-      rope_theta_(cfg.rope_theta) {
+      rope_theta_(cfg.rope_theta),
+      precision_(precision) {
   if (cfg.attention != "mha")
     fail("attention '" + cfg.attention + "' is not trainable yet", "model.attention",
          "use attention: mha for training; mla configs are for the planners");
@@ -45,16 +46,16 @@ void AttentionLayer<T>::forward(const T* x, T* y, int64_t batch, int64_t seq, Ca
   ensure_shape(c.o, {n, inner}, dt);
   ensure_shape(c.lse, {batch, H_, seq}, dt);
   T *q = c.q.template data<T>(), *k = c.k.template data<T>(), *v = c.v.template data<T>(), *o = c.o.template data<T>();
-  linear_forward<T>(x, wq_->w<T>(), q, n, D_, inner);
-  linear_forward<T>(x, wk_->w<T>(), k, n, D_, inner);
-  linear_forward<T>(x, wv_->w<T>(), v, n, D_, inner);
+  linear_forward<T>(x, wq_->w<T>(), q, n, D_, inner, numerics(wq_));
+  linear_forward<T>(x, wk_->w<T>(), k, n, D_, inner, numerics(wk_));
+  linear_forward<T>(x, wv_->w<T>(), v, n, D_, inner, numerics(wv_));
   cpu::rope_forward<T>(q, batch, seq, H_, hd_, rope_theta_);
   cpu::rope_forward<T>(k, batch, seq, H_, hd_, rope_theta_);
   {
     ProfileScope scope(ProfileCategory::attention);
     cpu::attention_forward<T>(q, k, v, o, c.lse.template data<T>(), batch, seq, H_, hd_, hd_);
   }
-  linear_forward<T>(o, wo_->w<T>(), y, n, inner, D_);
+  linear_forward<T>(o, wo_->w<T>(), y, n, inner, D_, numerics(wo_));
 }
 
 template <typename T>
@@ -65,7 +66,8 @@ void AttentionLayer<T>::backward(const T* dy, T* dx, Cache& c) const {
   T* dk = dq + n * inner;
   T* dv = dk + n * inner;
   T* d_o = dv + n * inner;
-  linear_backward<T>(dy, c.o.template data<T>(), wo_->w<T>(), d_o, wo_->g<T>(), n, inner, D_);
+  linear_backward<T>(dy, c.o.template data<T>(), wo_->w<T>(), d_o, wo_->g<T>(), n, inner, D_,
+                     false, numerics(wo_));
   {
     ProfileScope scope(ProfileCategory::attention);
     cpu::attention_backward<T>(d_o, c.q.template data<T>(), c.k.template data<T>(), c.v.template data<T>(), c.o.template data<T>(),
@@ -73,9 +75,9 @@ void AttentionLayer<T>::backward(const T* dy, T* dx, Cache& c) const {
   }
   cpu::rope_backward<T>(dq, c.batch, c.seq, H_, hd_, rope_theta_);
   cpu::rope_backward<T>(dk, c.batch, c.seq, H_, hd_, rope_theta_);
-  linear_backward<T>(dq, c.x, wq_->w<T>(), dx, wq_->g<T>(), n, D_, inner, false);
-  linear_backward<T>(dk, c.x, wk_->w<T>(), dx, wk_->g<T>(), n, D_, inner, true);
-  linear_backward<T>(dv, c.x, wv_->w<T>(), dx, wv_->g<T>(), n, D_, inner, true);
+  linear_backward<T>(dq, c.x, wq_->w<T>(), dx, wq_->g<T>(), n, D_, inner, false, numerics(wq_));
+  linear_backward<T>(dk, c.x, wk_->w<T>(), dx, wk_->g<T>(), n, D_, inner, true, numerics(wk_));
+  linear_backward<T>(dv, c.x, wv_->w<T>(), dx, wv_->g<T>(), n, D_, inner, true, numerics(wv_));
 }
 
 template <typename T>

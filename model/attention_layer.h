@@ -12,6 +12,8 @@
 // parameter gradients. Not thread-safe per Cache; the layer itself is immutable.
 #pragma once
 
+#include "model/compute_precision.h"
+
 #include <cmath>
 #include <cstdint>
 
@@ -24,7 +26,10 @@ namespace sadari {
 template <typename T>
 class AttentionLayer {
  public:
-  AttentionLayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params, uint64_t seed);
+  // precision: the projections' GEMMs (model/compute_precision.h); the attention
+  // math itself stays in T.
+  AttentionLayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params, uint64_t seed,
+                 ComputePrecision precision = ComputePrecision::f32);
 
   struct Cache {
     const T* x = nullptr;  // the layer input; must stay alive until backward
@@ -42,8 +47,10 @@ class AttentionLayer {
   double forward_flops_per_token(int64_t seq) const;
 
  private:
+  LinearNumerics numerics(const Parameter* w) const { return {precision_, w->name}; }
   int64_t D_, H_, hd_;
   double rope_theta_;
+  ComputePrecision precision_;
   Parameter *wq_, *wk_, *wv_, *wo_;
 };
 

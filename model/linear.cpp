@@ -1,38 +1,139 @@
 #include "model/linear.h"
 
+#include <string>
+#include <vector>
+
+#include "core/bf16.h"
+#include "core/error.h"
 #include "core/profile.h"
+#include "kernels/cpu/fp8_linear.h"
 #include "kernels/cpu/gemm.h"
 #include "model/weight_grad_tape.h"
 
 namespace sadari {
 
-template <typename T>
-void linear_forward(const T* x, const T* W, T* y, int64_t n, int64_t in, int64_t out) {
-  if (n == 0) return;
+namespace {
+
+// DeepSeek-V3's choice: E4M3 everywhere, scales from the max-abs as is.
+const cpu::Fp8QuantizeOptions kFp8{};
+
+// x rounded to bf16 values into `out` (resized), one rounding per element.
+const float* rounded_bf16(const float* x, int64_t count, std::vector<float>& out) {
+  out.resize(static_cast<size_t>(count));
+  float* o = out.data();
+#pragma omp parallel for schedule(static) if (count >= (1 << 16))
+  for (int64_t i = 0; i < count; ++i) o[i] = round_to_bf16(x[i]);
+  return o;
+}
+
+// Per-thread scratch for the rounded operands: a layer's calls run one after the
+// other on a thread, and the buffers keep their size between calls.
+struct Bf16Scratch {
+  std::vector<float> a, b;
+};
+Bf16Scratch& bf16_scratch() {
+  thread_local Bf16Scratch s;
+  return s;
+}
+
+// dW[out, in] += dy^T x in a reduced precision (the Wgrad product).
+void reduced_wgrad(ComputePrecision p, const float* dy, const float* x, float* dW, int64_t n,
+                   int64_t in, int64_t out, const std::string& name) {
   ProfileScope scope(ProfileCategory::gemm);
+  if (p == ComputePrecision::fp8) {
+    cpu::fp8_linear_wgrad(dy, x, dW, n, out, in, kFp8, name);
+    return;
+  }
+  Bf16Scratch& s = bf16_scratch();
+  cpu::matmul<float>(true, false, out, in, n, rounded_bf16(dy, n * out, s.a),
+                     rounded_bf16(x, n * in, s.b), dW, 1.0f);
+}
+
+void reduced_forward(ComputePrecision p, const float* x, const float* W, float* y, int64_t n,
+                     int64_t in, int64_t out, std::string_view name) {
+  if (p == ComputePrecision::fp8) {
+    const auto Wq = cpu::fp8_quantize_weight(W, out, in, kFp8, std::string(name));
+    cpu::fp8_linear_forward(x, Wq, y, n, kFp8);
+    return;
+  }
+  Bf16Scratch& s = bf16_scratch();
+  cpu::matmul<float>(false, true, n, out, in, rounded_bf16(x, n * in, s.a),
+                     rounded_bf16(W, out * in, s.b), y);
+}
+
+void reduced_dgrad(ComputePrecision p, const float* dy, const float* W, float* dx, int64_t n,
+                   int64_t in, int64_t out, bool accumulate_dx, std::string_view name) {
+  if (p == ComputePrecision::fp8) {
+    const auto Wq = cpu::fp8_quantize_weight(W, out, in, kFp8, std::string(name));
+    cpu::fp8_linear_backward(dy, nullptr, Wq, dx, nullptr, n, kFp8, accumulate_dx);
+    return;
+  }
+  Bf16Scratch& s = bf16_scratch();
+  cpu::matmul<float>(false, false, n, in, out, rounded_bf16(dy, n * out, s.a),
+                     rounded_bf16(W, out * in, s.b), dx, accumulate_dx ? 1.0f : 0.0f);
+}
+
+template <typename T>
+void require_float(const LinearNumerics& numerics) {
+  if constexpr (!std::is_same_v<T, float>)
+    SADARI_CHECK(numerics.precision == ComputePrecision::f32, "linear layer ",
+                 numerics.weight_name, ": precision ", compute_precision_name(numerics.precision),
+                 " needs a float model (double models are f32 only)");
+}
+
+}  // namespace
+
+template <typename T>
+void linear_forward(const T* x, const T* W, T* y, int64_t n, int64_t in, int64_t out,
+                    const LinearNumerics& numerics) {
+  if (n == 0) return;
+  require_float<T>(numerics);
+  ProfileScope scope(ProfileCategory::gemm);
+  if constexpr (std::is_same_v<T, float>) {
+    if (numerics.precision != ComputePrecision::f32) {
+      reduced_forward(numerics.precision, x, W, y, n, in, out, numerics.weight_name);
+      return;
+    }
+  }
   cpu::matmul<T>(false, true, n, out, in, x, W, y);
 }
 
 template <typename T>
 void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t n, int64_t in,
-                     int64_t out, bool accumulate_dx) {
+                     int64_t out, bool accumulate_dx, const LinearNumerics& numerics) {
   if (n == 0) return;
+  require_float<T>(numerics);
   ProfileScope scope(ProfileCategory::gemm);
+  WeightGradTape<T>* tape = active_weight_grad_tape<T>();
+  if constexpr (std::is_same_v<T, float>) {
+    const ComputePrecision p = numerics.precision;
+    if (p != ComputePrecision::f32) {
+      if (dx) reduced_dgrad(p, dy, W, dx, n, in, out, accumulate_dx, numerics.weight_name);
+      if (!dW) return;
+      std::string name(numerics.weight_name);
+      if (tape)
+        tape->record([=, name = std::move(name)] { reduced_wgrad(p, dy, x, dW, n, in, out, name); });
+      else
+        reduced_wgrad(p, dy, x, dW, n, in, out, name);
+      return;
+    }
+  }
   if (dx) cpu::matmul<T>(false, false, n, in, out, dy, W, dx, accumulate_dx ? T(1) : T(0));
   if (!dW) return;
   // dW += dy^T x: now, or recorded for a later weight-gradient pass.
-  if (WeightGradTape<T>* tape = active_weight_grad_tape<T>())
+  if (tape)
     tape->record(cpu::GemmProblem<T>{true, false, out, in, n, T(1), dy, out, x, in, T(1), dW, in});
   else
     cpu::matmul<T>(true, false, out, in, n, dy, x, dW, T(1));
 }
 
-template void linear_forward<float>(const float*, const float*, float*, int64_t, int64_t, int64_t);
-template void linear_forward<double>(const double*, const double*, double*, int64_t, int64_t,
-                                     int64_t);
-template void linear_backward<float>(const float*, const float*, const float*, float*, float*,
-                                     int64_t, int64_t, int64_t, bool);
-template void linear_backward<double>(const double*, const double*, const double*, double*,
-                                      double*, int64_t, int64_t, int64_t, bool);
+#define SADARI_INSTANTIATE(T)                                                                \
+  template void linear_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t,         \
+                                  const LinearNumerics&);                                    \
+  template void linear_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t,   \
+                                   int64_t, bool, const LinearNumerics&);
+SADARI_INSTANTIATE(float)
+SADARI_INSTANTIATE(double)
+#undef SADARI_INSTANTIATE
 
 }  // namespace sadari

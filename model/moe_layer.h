@@ -46,8 +46,12 @@ class MoELayer {
  public:
   // REQUIRES: params.dtype() matches T; dispatcher (if given) routes over
   // cfg.experts experts. Throws Error for invalid routing options (names the key).
+  // precision: the experts' and shared experts' GEMMs (model/compute_precision.h;
+  // the router stays in T); the owned local dispatcher then emulates the matching
+  // wire formats (DispatchWire::for_precision). A given dispatcher brings its own.
   MoELayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params, uint64_t seed,
-           TokenDispatcher<T>* dispatcher = nullptr);
+           TokenDispatcher<T>* dispatcher = nullptr,
+           ComputePrecision precision = ComputePrecision::f32);
   MoELayer(MoELayer&&) = default;
   MoELayer& operator=(MoELayer&&) = default;
 
@@ -132,6 +136,7 @@ class MoELayer {
   int64_t D_, E_, K_, F_, S_;
   double aux_alpha_;
   double bias_speed_;
+  ComputePrecision precision_;
   Router<T> router_;
   std::unique_ptr<TokenDispatcher<T>> owned_dispatcher_;
   TokenDispatcher<T>* dispatcher_;

@@ -12,23 +12,25 @@ namespace sadari {
 
 template <typename T>
 void swiglu_ffn_forward(const T* x, const T* w_gate_up, const T* w_down, T* y, T* gate_up_act,
-                        T* h, int64_t n, int64_t D, int64_t F) {
+                        T* h, int64_t n, int64_t D, int64_t F, const SwigluNumerics& numerics) {
   if (n == 0) return;
-  linear_forward<T>(x, w_gate_up, gate_up_act, n, D, 2 * F);
+  linear_forward<T>(x, w_gate_up, gate_up_act, n, D, 2 * F, numerics.gate_up());
   cpu::swiglu_forward<T>(gate_up_act, h, n, F);
-  linear_forward<T>(h, w_down, y, n, F, D);
+  linear_forward<T>(h, w_down, y, n, F, D, numerics.down());
 }
 
 template <typename T>
 void swiglu_ffn_backward(const T* dy, const T* x, const T* w_gate_up, const T* w_down,
                          const T* gate_up_act, const T* h, T* dx, T* dw_gate_up, T* dw_down,
-                         T* scratch, int64_t n, int64_t D, int64_t F, bool accumulate_dx) {
+                         T* scratch, int64_t n, int64_t D, int64_t F, bool accumulate_dx,
+                         const SwigluNumerics& numerics) {
   if (n == 0) return;
   T* dh = scratch;               // [n, F]
   T* dgate_up = scratch + n * F; // [n, 2F]
-  linear_backward<T>(dy, h, w_down, dh, dw_down, n, F, D);
+  linear_backward<T>(dy, h, w_down, dh, dw_down, n, F, D, false, numerics.down());
   cpu::swiglu_backward<T>(dh, gate_up_act, dgate_up, n, F);
-  linear_backward<T>(dgate_up, x, w_gate_up, dx, dw_gate_up, n, D, 2 * F, accumulate_dx);
+  linear_backward<T>(dgate_up, x, w_gate_up, dx, dw_gate_up, n, D, 2 * F, accumulate_dx,
+                     numerics.gate_up());
 }
 
 namespace {
@@ -67,10 +69,23 @@ void for_adjacent_runs(const SwigluFfnMember<T>* m, int64_t count, Adjacent adja
   }
 }
 
+template <typename T>
+bool all_f32(const SwigluFfnMember<T>* m, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    if (m[i].numerics.precision != ComputePrecision::f32) return false;
+  return true;
+}
+
 }  // namespace
 
 template <typename T>
 void swiglu_ffn_forward_grouped(const SwigluFfnMember<T>* m, int64_t count, int64_t D) {
+  if (!all_f32(m, count)) {
+    for (int64_t i = 0; i < count; ++i)
+      swiglu_ffn_forward<T>(m[i].x, m[i].w_gate_up, m[i].w_down, m[i].y, m[i].gate_up_act, m[i].h,
+                            m[i].n, D, m[i].F, m[i].numerics);
+    return;
+  }
   std::vector<cpu::GemmProblem<T>> p;
   for (int64_t i = 0; i < count; ++i)
     if (m[i].n > 0)
@@ -94,6 +109,19 @@ void swiglu_ffn_forward_grouped(const SwigluFfnMember<T>* m, int64_t count, int6
 
 template <typename T>
 void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int64_t D) {
+  if (!all_f32(m, count)) {
+    // swiglu_ffn_backward's steps on the member's own dh / dgate_up buffers.
+    for (int64_t i = 0; i < count; ++i) {
+      const SwigluFfnMember<T>& a = m[i];
+      if (a.n == 0) continue;
+      linear_backward<T>(a.dy, a.h, a.w_down, a.dh, a.dw_down, a.n, a.F, D, false,
+                         a.numerics.down());
+      cpu::swiglu_backward<T>(a.dh, a.gate_up_act, a.dgate_up, a.n, a.F);
+      linear_backward<T>(a.dgate_up, a.x, a.w_gate_up, a.dx, a.dw_gate_up, a.n, D, 2 * a.F,
+                         a.accumulate_dx, a.numerics.gate_up());
+    }
+    return;
+  }
   // Weight-gradient products go to `weights`: the same grouped call, or the
   // active tape of a split backward (model/weight_grad_tape.h).
   WeightGradTape<T>* tape = active_weight_grad_tape<T>();
@@ -136,9 +164,10 @@ void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int
 
 #define SADARI_INSTANTIATE(T)                                                                  \
   template void swiglu_ffn_forward<T>(const T*, const T*, const T*, T*, T*, T*, int64_t,       \
-                                      int64_t, int64_t);                                       \
+                                      int64_t, int64_t, const SwigluNumerics&);                \
   template void swiglu_ffn_backward<T>(const T*, const T*, const T*, const T*, const T*,       \
-                                       const T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, bool); \
+                                       const T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, bool, \
+                                       const SwigluNumerics&);                                  \
   template void swiglu_ffn_forward_grouped<T>(const SwigluFfnMember<T>*, int64_t, int64_t);      \
   template void swiglu_ffn_backward_grouped<T>(const SwigluFfnMember<T>*, int64_t, int64_t);
 SADARI_INSTANTIATE(float)

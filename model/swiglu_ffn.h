@@ -10,17 +10,31 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
+
+#include "model/compute_precision.h"
 
 namespace sadari {
 
+// The precision of the FFN's two linear maps and their weights' names (for error
+// messages); see model/linear.h. Default: f32.
+struct SwigluNumerics {
+  ComputePrecision precision = ComputePrecision::f32;
+  std::string_view gate_up_name, down_name;  // borrowed
+
+  LinearNumerics gate_up() const { return {precision, gate_up_name}; }
+  LinearNumerics down() const { return {precision, down_name}; }
+};
+
 template <typename T>
 void swiglu_ffn_forward(const T* x, const T* w_gate_up, const T* w_down, T* y, T* gate_up_act,
-                        T* h, int64_t n, int64_t D, int64_t F);
+                        T* h, int64_t n, int64_t D, int64_t F, const SwigluNumerics& numerics = {});
 
 template <typename T>
 void swiglu_ffn_backward(const T* dy, const T* x, const T* w_gate_up, const T* w_down,
                          const T* gate_up_act, const T* h, T* dx, T* dw_gate_up, T* dw_down,
-                         T* scratch, int64_t n, int64_t D, int64_t F, bool accumulate_dx = false);
+                         T* scratch, int64_t n, int64_t D, int64_t F, bool accumulate_dx = false,
+                         const SwigluNumerics& numerics = {});
 
 // One member of a group of SwiGLU FFNs that share the input width D but each have
 // their own rows, weights and buffers (the routed experts of an MoE layer on
@@ -44,12 +58,15 @@ struct SwigluFfnMember {
   T* dh = nullptr;        // scratch, n * F values
   T* dgate_up = nullptr;  // scratch, n * 2F values
   bool accumulate_dx = false;
+  SwigluNumerics numerics;
 };
 
 // The group's forward / backward: bit for bit what swiglu_ffn_forward / _backward
 // give when called on each member in turn, but each phase's GEMMs for all members
 // run as one grouped GEMM (cpu::gemm_grouped, one parallel region) instead of one
-// parallel region per GEMM. Members with n == 0 are skipped.
+// parallel region per GEMM. Members with n == 0 are skipped. A group with any
+// non-f32 member runs member by member instead (the reduced-precision GEMMs of
+// model/linear.h have no grouped form); the values are the same either way.
 // REQUIRES: no member writes memory another member reads or writes.
 template <typename T>
 void swiglu_ffn_forward_grouped(const SwigluFfnMember<T>* members, int64_t count, int64_t D);

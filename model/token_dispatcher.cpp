@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
+#include <type_traits>
 
 #include "core/error.h"
 #include "model/pair_rows.h"
@@ -12,11 +14,25 @@ namespace {
 // Below this many copied elements a loop runs on the calling thread: starting a
 // parallel region costs more than the work.
 constexpr int64_t kParallelMin = 1 << 14;
+
+constexpr std::string_view kRowsName = "MoE dispatch rows";
+
+// out = in as it would arrive in format f (float rows only; others are exact).
+template <typename T>
+void round_rows(WireFormat f, const T* in, int64_t n, int64_t D, T* out) {
+  if constexpr (std::is_same_v<T, float>)
+    round_trip_rows(f, in, n, D, out, kRowsName);
+  else
+    SADARI_ASSERT(f == WireFormat::f32);
+}
 }  // namespace
 
 template <typename T>
-LocalTokenDispatcher<T>::LocalTokenDispatcher(int64_t experts) : experts_(experts) {
+LocalTokenDispatcher<T>::LocalTokenDispatcher(int64_t experts, DispatchWire wire)
+    : experts_(experts), wire_(wire) {
   SADARI_CHECK(experts >= 1, "token dispatcher: need at least one expert, got ", experts);
+  SADARI_CHECK((std::is_same_v<T, float> || wire.exact()),
+               "token dispatcher: reduced-precision rows need a float model");
   local_ids_.resize(static_cast<size_t>(experts));
   for (int64_t e = 0; e < experts; ++e) local_ids_[e] = e;
 }
@@ -76,12 +92,20 @@ void LocalTokenDispatcher<T>::dispatch(const T* x, const int32_t* expert, int64_
   const int64_t* por = s.pair_of_row.data();
 #pragma omp parallel for schedule(static) if (P * D >= kParallelMin)
   for (int64_t r = 0; r < P; ++r) std::memcpy(rows + r * D, x + (por[r] / k) * D, sizeof(T) * D);
+  if (wire_.dispatch != WireFormat::f32) round_rows(wire_.dispatch, rows, P, D, rows);
 }
 
 template <typename T>
 void LocalTokenDispatcher<T>::combine(const T* expert_out, const T* weight, T* y,
                                       DispatchState<T>& state) {
   LocalDispatchState<T>& s = local(state);
+  if (wire_.combine != WireFormat::f32) {
+    const int64_t R = s.num_rows();
+    if (static_cast<int64_t>(s.wire_out.size()) < R * s.hidden)
+      s.wire_out.resize(static_cast<size_t>(R * s.hidden));
+    round_rows(wire_.combine, expert_out, R, s.hidden, s.wire_out.data());
+    expert_out = s.wire_out.data();
+  }
   combine_pairs(expert_out, s.row_of_pair.data(), weight, y, s.tokens, s.top_k, s.hidden);
 }
 
@@ -90,14 +114,25 @@ void LocalTokenDispatcher<T>::combine_backward(const T* dy, const T* expert_out,
                                                T* d_expert_out, T* d_weight,
                                                DispatchState<T>& state) {
   LocalDispatchState<T>& s = local(state);
+  // The outputs combine added, as they arrived.
+  if (wire_.combine != WireFormat::f32) expert_out = s.wire_out.data();
   // Every row belongs to exactly one pair, so threads over tokens write disjoint rows.
   combine_pairs_backward(dy, expert_out, s.row_of_pair.data(), weight, d_expert_out, d_weight,
                          s.tokens, s.top_k, s.hidden);
+  if (wire_.backward != WireFormat::f32)
+    round_rows(wire_.backward, d_expert_out, s.num_rows(), s.hidden, d_expert_out);
 }
 
 template <typename T>
 void LocalTokenDispatcher<T>::dispatch_backward(const T* d_rows, T* dx, DispatchState<T>& state) {
   LocalDispatchState<T>& s = local(state);
+  if (wire_.backward != WireFormat::f32) {
+    const int64_t R = s.num_rows();
+    if (static_cast<int64_t>(s.wire_back.size()) < R * s.hidden)
+      s.wire_back.resize(static_cast<size_t>(R * s.hidden));
+    round_rows(wire_.backward, d_rows, R, s.hidden, s.wire_back.data());
+    d_rows = s.wire_back.data();
+  }
   sum_pair_rows(d_rows, s.row_of_pair.data(), dx, s.tokens, s.top_k, s.hidden);
 }
 

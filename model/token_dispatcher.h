@@ -43,6 +43,11 @@
 // micro-batches may be in flight at once under pipeline schedules. A state is
 // reusable: its buffers grow and are kept.
 //
+// Wire formats (model/dispatch_wire.h): a dispatcher made with a reduced-precision
+// DispatchWire rounds rows exactly as they would be rounded on the wire: the rows
+// the experts see (1), the expert outputs combine adds (3) and whose products
+// give d weight (4a), the d out rows (4b) and the d_rows summed into dx (6).
+//
 // Thread-safety: the local dispatcher is stateless and may be called concurrently
 // on different states. An EP implementation performs collectives inside dispatch,
 // combine, combine_backward and dispatch_backward; these must then be called in
@@ -52,6 +57,8 @@
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "model/dispatch_wire.h"
 
 namespace sadari {
 
@@ -130,12 +137,16 @@ struct LocalDispatchState : DispatchState<T> {
   std::vector<int64_t> row_of_pair;  // [n*k]: pair t*k + slot -> its row in `rows`
   std::vector<int64_t> pair_of_row;  // [n*k]: row -> pair (token = pair / k)
   std::vector<int64_t> cursor;       // [E] scratch for the counting sort
+  std::vector<T> wire_out;           // [R, D] expert outputs as combined (reduced wire only)
+  std::vector<T> wire_back;          // [R, D] d_rows as summed (reduced wire only)
 };
 
 template <typename T>
 class LocalTokenDispatcher final : public TokenDispatcher<T> {
  public:
-  explicit LocalTokenDispatcher(int64_t experts);
+  // wire: the row formats to emulate (default: exact f32). REQUIRES: exact for T = double.
+  explicit LocalTokenDispatcher(int64_t experts, DispatchWire wire = {});
+  const DispatchWire& wire() const { return wire_; }
 
   int64_t experts() const override { return experts_; }
   const std::vector<int64_t>& local_expert_ids() const override { return local_ids_; }
@@ -152,6 +163,7 @@ class LocalTokenDispatcher final : public TokenDispatcher<T> {
   LocalDispatchState<T>& local(DispatchState<T>& state) const;
   int64_t experts_;
   std::vector<int64_t> local_ids_;  // 0 .. E-1
+  DispatchWire wire_;
 };
 
 }  // namespace sadari

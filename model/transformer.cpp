@@ -3,11 +3,12 @@
 namespace sadari {
 
 template <typename T>
-Transformer<T>::Transformer(const ModelConfig& cfg, uint64_t seed, TokenDispatcher<T>* dispatcher)
+Transformer<T>::Transformer(const ModelConfig& cfg, uint64_t seed, TokenDispatcher<T>* dispatcher,
+                            ComputePrecision precision)
     : cfg_(cfg),
       params_(dtype_of<T>::value),
       whole_(cfg, StageSpan{0, cfg.layers, /*has_embedding=*/true, /*has_head=*/true}, params_,
-             seed, dispatcher) {}
+             seed, dispatcher, precision) {}
 
 template class Transformer<float>;
 template class Transformer<double>;

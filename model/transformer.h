@@ -24,7 +24,9 @@ template <typename T>
 class Transformer {
  public:
   // dispatcher: shared by every MoE layer (nullptr: each layer's local one). Not owned.
-  Transformer(const ModelConfig& cfg, uint64_t seed, TokenDispatcher<T>* dispatcher = nullptr);
+  // precision: the blocks' linear layers (model/compute_precision.h).
+  Transformer(const ModelConfig& cfg, uint64_t seed, TokenDispatcher<T>* dispatcher = nullptr,
+              ComputePrecision precision = ComputePrecision::f32);
 
   // residual: layers + 1 streams [n, D], residual[0] = embeddings; blocks: per layer.
   using Cache = typename TransformerStage<T>::Cache;

@@ -10,14 +10,16 @@ namespace sadari {
 template <typename T>
 TransformerBlock<T>::TransformerBlock(const ModelConfig& cfg, int64_t layer,
                                       ParameterStore& params, uint64_t seed,
-                                      TokenDispatcher<T>* dispatcher)
+                                      TokenDispatcher<T>* dispatcher,
+                                      ComputePrecision precision)
     : D_(cfg.hidden),
       dense_F_(cfg.dense_ffn_hidden),
       eps_(static_cast<T>(cfg.norm_eps)),
+      precision_(precision),
       attn_norm_(params.add("blocks." + std::to_string(layer) + ".attn_norm.weight", {cfg.hidden},
                             Init::ones, 0, seed, /*weight_decay=*/false)),
       ffn_norm_(nullptr),
-      attn_(cfg, layer, params, seed) {
+      attn_(cfg, layer, params, seed, precision) {
   const std::string prefix = "blocks." + std::to_string(layer) + ".";
   ffn_norm_ = params.add(prefix + "ffn_norm.weight", {D_}, Init::ones, 0, seed, false);
   if (layer < cfg.first_dense_layers) {
@@ -26,7 +28,7 @@ TransformerBlock<T>::TransformerBlock(const ModelConfig& cfg, int64_t layer,
     ffn_down_ = params.add(prefix + "ffn.down", {D_, dense_F_}, Init::normal,
                            cfg.init_std / std::sqrt(2.0 * static_cast<double>(cfg.layers)), seed);
   } else {
-    moe_ = std::make_unique<MoELayer<T>>(cfg, layer, params, seed, dispatcher);
+    moe_ = std::make_unique<MoELayer<T>>(cfg, layer, params, seed, dispatcher, precision);
     // Active FLOPs: router, top_k routed experts and the shared experts.
     const double F = static_cast<double>(cfg.moe_ffn_hidden), D = static_cast<double>(D_);
     moe_flops_per_token_ = 2.0 * D * static_cast<double>(cfg.experts) +
@@ -62,7 +64,7 @@ double TransformerBlock<T>::forward(const T* x, T* y, int64_t batch, int64_t seq
     ensure_shape(c.ffn_h, {n, dense_F_}, dt);
     swiglu_ffn_forward<T>(c.ffn_in.template data<T>(), ffn_gate_up_->w<T>(), ffn_down_->w<T>(),
                           c.ffn_out.template data<T>(), c.ffn_gate_up.template data<T>(), c.ffn_h.template data<T>(), n, D_,
-                          dense_F_);
+                          dense_F_, dense_numerics());
   }
   cpu::add<T>(c.mid.template data<T>(), c.ffn_out.template data<T>(), y, n * D_);
   return aux;
@@ -85,7 +87,7 @@ void TransformerBlock<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scal
     swiglu_ffn_backward<T>(dy, c.ffn_in.template data<T>(), ffn_gate_up_->w<T>(), ffn_down_->w<T>(),
                            c.ffn_gate_up.template data<T>(), c.ffn_h.template data<T>(), d_norm,
                            ffn_gate_up_->g<T>(), ffn_down_->g<T>(), c.ffn_scratch.template data<T>(), n,
-                           D_, dense_F_);
+                           D_, dense_F_, false, dense_numerics());
   }
   cpu::rmsnorm_backward<T>(d_norm, c.mid.template data<T>(), ffn_norm_->w<T>(), c.ffn_rstd.template data<T>(),
                            d_mid, ffn_norm_->g<T>(), n, D_);

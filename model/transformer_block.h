@@ -13,6 +13,7 @@
 
 #include "model/attention_layer.h"
 #include "model/moe_layer.h"
+#include "model/swiglu_ffn.h"
 
 namespace sadari {
 
@@ -20,8 +21,11 @@ template <typename T>
 class TransformerBlock {
  public:
   // dispatcher: the MoE token dispatcher (nullptr: the layer's local one). Not owned.
+  // precision: the GEMMs of the attention projections, the dense FFN and the
+  // experts (model/compute_precision.h); norms stay in T.
   TransformerBlock(const ModelConfig& cfg, int64_t layer, ParameterStore& params, uint64_t seed,
-                   TokenDispatcher<T>* dispatcher = nullptr);
+                   TokenDispatcher<T>* dispatcher = nullptr,
+                   ComputePrecision precision = ComputePrecision::f32);
 
   struct Cache {
     const T* x = nullptr;
@@ -43,8 +47,13 @@ class TransformerBlock {
   double forward_flops_per_token(int64_t seq) const;
 
  private:
+  SwigluNumerics dense_numerics() const {
+    return {precision_, ffn_gate_up_->name, ffn_down_->name};
+  }
+
   int64_t D_, dense_F_;
   T eps_;
+  ComputePrecision precision_;
   Parameter *attn_norm_, *ffn_norm_;
   Parameter *ffn_gate_up_ = nullptr, *ffn_down_ = nullptr;
   AttentionLayer<T> attn_;

@@ -13,7 +13,8 @@ namespace sadari {
 template <typename T>
 TransformerStage<T>::TransformerStage(const ModelConfig& cfg, const StageSpan& span,
                                       ParameterStore& params, uint64_t seed,
-                                      TokenDispatcher<T>* dispatcher)
+                                      TokenDispatcher<T>* dispatcher,
+                                      ComputePrecision precision)
     : cfg_(cfg), span_(span) {
   SADARI_CHECK(span.first >= 0 && span.count >= 1 && span.end() <= cfg.layers, "stage of blocks [",
                span.first, ", ", span.end(), ") does not fit a model of ", cfg.layers, " layers");
@@ -23,7 +24,7 @@ TransformerStage<T>::TransformerStage(const ModelConfig& cfg, const StageSpan& s
                         seed);
   blocks_.reserve(static_cast<size_t>(span.count));
   for (int64_t l = span.first; l < span.end(); ++l)
-    blocks_.emplace_back(cfg, l, params, seed, dispatcher);
+    blocks_.emplace_back(cfg, l, params, seed, dispatcher, precision);
   if (span.has_head) {
     final_norm_ = params.add("final_norm.weight", {cfg.hidden}, Init::ones, 0, seed, false);
     head_ = params.add("head.weight", {cfg.vocab_size, cfg.hidden}, Init::normal, cfg.init_std,

@@ -65,8 +65,11 @@ class TransformerStage {
   // params: where this stage's parameters are created (borrowed; must outlive
   // the stage). dispatcher: shared by the stage's MoE layers (nullptr: local).
   // REQUIRES: 0 <= span.first, span.end() <= cfg.layers, span.count >= 1.
+  // precision: the blocks' linear layers (model/compute_precision.h); embedding,
+  // final norm and head stay in T.
   TransformerStage(const ModelConfig& cfg, const StageSpan& span, ParameterStore& params,
-                   uint64_t seed, TokenDispatcher<T>* dispatcher = nullptr);
+                   uint64_t seed, TokenDispatcher<T>* dispatcher = nullptr,
+                   ComputePrecision precision = ComputePrecision::f32);
 
   struct Cache {
     const int32_t* ids = nullptr;      // first stage

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "core/error.h"
@@ -49,13 +50,17 @@ void gather_rows(const T* src, const int64_t* order, int64_t rows, int64_t D, T*
 template <typename T>
 ExpertParallelDispatcher<T>::ExpertParallelDispatcher(Communicator& ep_group,
                                                       ExpertPlacement placement,
-                                                      const ParallelConfig& options)
+                                                      const ParallelConfig& options,
+                                                      DispatchWire wire)
     : comm_(&ep_group),
       placement_(std::move(placement)),
-      capacity_factor_(options.capacity_factor) {
+      capacity_factor_(options.capacity_factor),
+      wire_(wire) {
   const std::string where =
       detail::cat("expert-parallel dispatcher, ", ep_group.name(), " group rank ", ep_group.rank(),
                   " (world rank ", ep_group.world_rank(), ")");
+  if (!std::is_same_v<T, float> && !wire.exact())
+    fail("reduced-precision dispatch rows need a float model", where);
   if (placement_.ranks() != ep_group.size())
     fail(detail::cat("the expert placement has ", placement_.ranks(), " ranks, the ",
                      ep_group.name(), " group has ", ep_group.size()),
@@ -126,8 +131,11 @@ ExpertParallelDispatchState<T>& ExpertParallelDispatcher<T>::dispatched(Dispatch
 
 template <typename T>
 void ExpertParallelDispatcher<T>::exchange(const T* send, T* recv, bool to_experts,
+                                           WireFormat format,
                                            ExpertParallelDispatchState<T>& s) const {
+  // D values per row, or for a reduced format the row's record in 32-bit words.
   const int64_t D = s.hidden;
+  const int64_t unit = format == WireFormat::f32 ? D : wire_row_bytes(format, D) / 4;
   const std::vector<int64_t>& out_rows = to_experts ? s.send_rows : s.recv_rows;
   const std::vector<int64_t>& out_displs = to_experts ? s.send_row_displs : s.recv_row_displs;
   const std::vector<int64_t>& in_rows = to_experts ? s.recv_rows : s.send_rows;
@@ -138,13 +146,30 @@ void ExpertParallelDispatcher<T>::exchange(const T* send, T* recv, bool to_exper
   s.recv_elems.resize(ep);
   s.recv_elem_displs.resize(ep);
   for (size_t r = 0; r < ep; ++r) {
-    s.send_elems[r] = out_rows[r] * D;
-    s.send_elem_displs[r] = out_displs[r] * D;
-    s.recv_elems[r] = in_rows[r] * D;
-    s.recv_elem_displs[r] = in_displs[r] * D;
+    s.send_elems[r] = out_rows[r] * unit;
+    s.send_elem_displs[r] = out_displs[r] * unit;
+    s.recv_elems[r] = in_rows[r] * unit;
+    s.recv_elem_displs[r] = in_displs[r] * unit;
   }
-  comm_->all_to_all_v(send, s.send_elems.data(), s.send_elem_displs.data(), recv,
-                      s.recv_elems.data(), s.recv_elem_displs.data(), dtype_of<T>::value);
+  if (format == WireFormat::f32) {
+    comm_->all_to_all_v(send, s.send_elems.data(), s.send_elem_displs.data(), recv,
+                        s.recv_elems.data(), s.recv_elem_displs.data(), dtype_of<T>::value);
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t out_total = ep ? out_displs[ep - 1] + out_rows[ep - 1] : 0;
+    const int64_t in_total = ep ? in_displs[ep - 1] + in_rows[ep - 1] : 0;
+    grow(s.wire_send, out_total * unit);
+    grow(s.wire_recv, in_total * unit);
+    encode_rows(format, send, out_total, D, reinterpret_cast<uint8_t*>(s.wire_send.data()),
+                "MoE dispatch rows");
+    comm_->all_to_all_v(s.wire_send.data(), s.send_elems.data(), s.send_elem_displs.data(),
+                        s.wire_recv.data(), s.recv_elems.data(), s.recv_elem_displs.data(),
+                        DType::i32);
+    decode_rows(format, reinterpret_cast<const uint8_t*>(s.wire_recv.data()), in_total, D, recv);
+  } else {
+    SADARI_ASSERT(false);  // the constructor refuses reduced formats for double
+  }
 }
 
 template <typename T>
@@ -262,7 +287,7 @@ void ExpertParallelDispatcher<T>::dispatch(const T* x, const int32_t* expert, in
   SADARI_ASSERT(a == R);
 
   grow(s.arrival_buf, R * D);
-  exchange(s.send_buf.data(), s.arrival_buf.data(), /*to_experts=*/true, s);
+  exchange(s.send_buf.data(), s.arrival_buf.data(), /*to_experts=*/true, wire_.dispatch, s);
   grow(s.rows, R * D);
   scatter_rows(s.arrival_buf.data(), s.row_of_arrival.data(), R, D, s.rows.data());
 }
@@ -275,7 +300,7 @@ void ExpertParallelDispatcher<T>::combine(const T* expert_out, const T* weight, 
   const int64_t S = s.send_row_displs.back() + s.send_rows.back();
   gather_rows(expert_out, s.row_of_arrival.data(), R, D, s.arrival_buf.data());
   grow(s.returned_out, S * D);
-  exchange(s.arrival_buf.data(), s.returned_out.data(), /*to_experts=*/false, s);
+  exchange(s.arrival_buf.data(), s.returned_out.data(), /*to_experts=*/false, wire_.combine, s);
 
   combine_pairs(s.returned_out.data(), s.send_pos_of_pair.data(), weight, y, n, k, D);
 }
@@ -291,7 +316,7 @@ void ExpertParallelDispatcher<T>::combine_backward(const T* dy, const T* /*exper
   T* d_out = s.send_buf.data();
   combine_pairs_backward(dy, s.returned_out.data(), s.send_pos_of_pair.data(), weight, d_out,
                          d_weight, n, k, D);
-  exchange(d_out, s.arrival_buf.data(), /*to_experts=*/true, s);
+  exchange(d_out, s.arrival_buf.data(), /*to_experts=*/true, wire_.backward, s);
   scatter_rows(s.arrival_buf.data(), s.row_of_arrival.data(), R, D, d_expert_out);
 }
 
@@ -302,7 +327,7 @@ void ExpertParallelDispatcher<T>::dispatch_backward(const T* d_rows, T* dx,
   const int64_t n = s.tokens, k = s.top_k, D = s.hidden, R = s.num_rows();
   gather_rows(d_rows, s.row_of_arrival.data(), R, D, s.arrival_buf.data());
   T* back = s.send_buf.data();
-  exchange(s.arrival_buf.data(), back, /*to_experts=*/false, s);
+  exchange(s.arrival_buf.data(), back, /*to_experts=*/false, wire_.backward, s);
   sum_pair_rows(back, s.send_pos_of_pair.data(), dx, n, k, D);
 }
 

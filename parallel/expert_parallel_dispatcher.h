@@ -21,6 +21,12 @@
 //     the source (0 for dropped pairs); all_to_all_v to the experts; reorder to rows.
 //   dispatch_backward: reorder d_rows to arrival order; all_to_all_v back; each
 //     source adds sum_k d_row(t, k) to dx_t, in slot order.
+// Wire formats (model/dispatch_wire.h, the constructor's `wire`): each transfer
+// packs its rows into records of its format (dispatch: wire.dispatch, e.g. FP8 codes
+// with their 1x128 scales; combine: wire.combine, e.g. BF16; both backward
+// transfers: wire.backward), moves them as 32-bit words and unpacks them at the
+// other end. The local dispatcher made with the same wire rounds identically, so
+// the arithmetic does not depend on the layout.
 // With one rank (SelfCommunicator, identity placement, dropless) every step does
 // exactly the arithmetic of LocalTokenDispatcher, in the same order: bit-identical.
 //
@@ -86,6 +92,7 @@ struct ExpertParallelDispatchState : DispatchState<T> {
   std::vector<int64_t> keep_left;        // [E] pairs of each expert this rank may still send
   std::vector<int64_t> cursor;           // counting-sort cursors
   std::vector<int64_t> send_elems, send_elem_displs, recv_elems, recv_elem_displs;  // x D
+  std::vector<uint32_t> wire_send, wire_recv;  // packed records (reduced wire formats only)
 };
 
 template <typename T>
@@ -97,14 +104,16 @@ class ExpertParallelDispatcher final : public TokenDispatcher<T> {
   // options.max_nodes_per_token > 0, options.ranks_per_node (must be resolved to
   // > 0 by the caller, e.g. from the launcher's local size). Not collective.
   // Throws Error naming the config key or the placement problem.
+  // wire: the row formats on the wire (default exact f32; REQUIRES exact for T = double).
   ExpertParallelDispatcher(Communicator& ep_group, ExpertPlacement placement,
-                           const ParallelConfig& options);
+                           const ParallelConfig& options, DispatchWire wire = {});
 
   int64_t experts() const override { return placement_.experts(); }
   const std::vector<int64_t>& local_expert_ids() const override { return local_ids_; }
   int64_t max_nodes_per_token() const override { return max_nodes_; }
   std::vector<int32_t> expert_nodes() const override { return expert_node_; }
   const ExpertPlacement& placement() const { return placement_; }
+  const DispatchWire& wire() const { return wire_; }
   double capacity_factor() const { return capacity_factor_; }
 
   std::unique_ptr<DispatchState<T>> make_state() const override;
@@ -121,13 +130,16 @@ class ExpertParallelDispatcher final : public TokenDispatcher<T> {
   ExpertParallelDispatchState<T>& dispatched(DispatchState<T>& state, const char* step) const;
   // Sets the element counts/displacements (rows x D) for a transfer from the
   // source side (forward = true) or back to it.
-  void exchange(const T* send, T* recv, bool to_experts, ExpertParallelDispatchState<T>& s) const;
+  // Rows travel in `format` (f32: as they are).
+  void exchange(const T* send, T* recv, bool to_experts, WireFormat format,
+                ExpertParallelDispatchState<T>& s) const;
   // Per-expert number of this rank's pairs that fit the capacity (capacity only).
   void apply_capacity(int64_t n, int64_t k, ExpertParallelDispatchState<T>& s) const;
 
   Communicator* comm_;
   ExpertPlacement placement_;
   double capacity_factor_;
+  DispatchWire wire_;
   std::vector<int64_t> local_ids_;
   int64_t max_nodes_ = 0;             // 0: no node limit
   std::vector<int32_t> expert_node_;  // [E] when max_nodes_ > 0

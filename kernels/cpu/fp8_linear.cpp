@@ -29,12 +29,15 @@ void fp8_linear_backward(const float* dy, const float* x, const Fp8Matrix& Wq, f
     const auto wt = Wq.transposed();
     fp8_gemm_nt(dyq.view(), wt.view(), dx, in, accumulate_dx ? 1.0f : 0.0f);
   }
-  if (dW) {
-    // dW[out, in] += (dy^T)[out, n] . (x^T)[in, n]^T: contraction over tokens.
-    const auto dyt = Fp8Matrix::tiles_transposed(dy, n, out, opt, Wq.name + ".dy^T");
-    const auto xt = Fp8Matrix::tiles_transposed(x, n, in, opt, Wq.name + ".x^T");
-    fp8_gemm_nt(dyt.view(), xt.view(), dW, in, 1.0f);
-  }
+  if (dW) fp8_linear_wgrad(dy, x, dW, n, out, in, opt, Wq.name);
+}
+
+void fp8_linear_wgrad(const float* dy, const float* x, float* dW, int64_t n, int64_t out,
+                      int64_t in, const Fp8QuantizeOptions& opt, const std::string& name) {
+  // dW[out, in] += (dy^T)[out, n] . (x^T)[in, n]^T: contraction over tokens.
+  const auto dyt = Fp8Matrix::tiles_transposed(dy, n, out, opt, name + ".dy^T");
+  const auto xt = Fp8Matrix::tiles_transposed(x, n, in, opt, name + ".x^T");
+  fp8_gemm_nt(dyt.view(), xt.view(), dW, in, 1.0f);
 }
 
 }  // namespace sadari::cpu

@@ -39,4 +39,10 @@ void fp8_linear_backward(const float* dy, const float* x, const Fp8Matrix& Wq, f
                          float* dW, int64_t n, const Fp8QuantizeOptions& opt,
                          bool accumulate_dx = false);
 
+// Wgrad alone: dW[out, in] += dy[n, out]^T x[n, in] (what fp8_linear_backward does
+// for dW), for a weight-gradient pass split from the input-gradient pass
+// (model/weight_grad_tape.h). `name` is the weight's name.
+void fp8_linear_wgrad(const float* dy, const float* x, float* dW, int64_t n, int64_t out,
+                      int64_t in, const Fp8QuantizeOptions& opt, const std::string& name);
+
 }  // namespace sadari::cpu

@@ -36,6 +36,18 @@ using testing::run_cli;
 
 inline const std::string kConfig = std::string(SADARI_SOURCE_DIR) + "/configs/tiny-moe.yaml";
 constexpr double kTolerance = 1e-5;  // relative, per step (f32 training)
+
+// Per-run tolerances (relative). Reduced-precision training (bf16, fp8) rounds
+// every GEMM operand: a 1e-9 difference in summation order (the dp reduction)
+// flips the odd rounding and grows over the steps, so it gets `steps` from the
+// first step on while `first_loss` holds the first step's forward to f32's bar.
+// The gradient norm, a sum of squares dominated by the noisiest gradients, moves
+// most.
+struct ParityTolerance {
+  double loss = kTolerance;        // every later step's loss; validation losses
+  double grad_norm = kTolerance;   // every step's gradient norm
+  double first_loss = kTolerance;  // step 1's loss
+};
 constexpr double kTimeoutS = 120;    // per child job; a hang fails the test, never blocks ctest
 
 // One run's per-step numbers from metrics.jsonl.
@@ -136,7 +148,8 @@ class ParityFixture : public ::testing::Test {
   // Trains in a layout (base + sets) and compares it with the one-process run
   // of base. `label` names the run directory and the printed line.
   void expect_parity(int np, const std::vector<std::string>& sets,
-                     const std::vector<std::string>& base = {}, const std::string& label = "") {
+                     const std::vector<std::string>& base = {}, const std::string& label = "",
+                     const ParityTolerance& tol = {}) {
     const RunMetrics& want = reference(base);
     ASSERT_EQ(want.loss.size(), 30u);
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -157,16 +170,17 @@ class ParityFixture : public ::testing::Test {
     for (size_t i = 0; i < want.loss.size(); ++i) {
       const double rel = std::fabs(got.loss[i] - want.loss[i]) / std::fabs(want.loss[i]);
       worst = std::max(worst, rel);
-      EXPECT_LE(rel, kTolerance) << label << " loss at step " << i + 1 << ": " << got.loss[i]
-                                 << " vs one process " << want.loss[i];
+      EXPECT_LE(rel, i == 0 ? tol.first_loss : tol.loss)
+          << label << " loss at step " << i + 1 << ": " << got.loss[i] << " vs one process "
+          << want.loss[i];
       EXPECT_LE(std::fabs(got.grad_norm[i] - want.grad_norm[i]),
-                kTolerance * std::fabs(want.grad_norm[i]))
+                tol.grad_norm * std::fabs(want.grad_norm[i]))
           << label << " gradient norm at step " << i + 1 << ": " << got.grad_norm[i]
           << " vs one process " << want.grad_norm[i];
     }
     ASSERT_EQ(got.val_loss.size(), want.val_loss.size());
     for (const auto& [step, v] : want.val_loss)
-      EXPECT_LE(std::fabs(got.val_loss.at(step) - v), kTolerance * v)
+      EXPECT_LE(std::fabs(got.val_loss.at(step) - v), tol.loss * v)
           << label << " validation at " << step;
     std::printf("  %s%s%zu steps, largest relative loss difference %.2e\n", label.c_str(),
                 label.empty() ? "" : ": ", want.loss.size(), worst);

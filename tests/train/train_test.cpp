@@ -2,7 +2,7 @@
 // synthetic corpus to near its entropy floor; runs are bit-reproducible and
 // depend on the seed; gradient accumulation over micro-batches matches one big
 // micro-batch; the run directory holds the resolved config and one metrics line
-// per step.
+// per step; fp8 training ends within 0.5% of bf16.
 #include "apps/trainer.h"
 
 #include <gtest/gtest.h>
@@ -90,6 +90,24 @@ TEST_F(TrainTest, GradientAccumulationMatchesOneLargeMicroBatch) {
     EXPECT_NEAR(acc.losses[i], one.losses[i], 1e-4 * one.losses[i]) << "step " << i + 1;
   // The losses did move, so the comparison covers the updates, not just the init.
   EXPECT_GT(std::abs(one.losses.front() - one.losses.back()), 1e-3);
+}
+
+// DeepSeek-V3's FP8 recipe against BF16 mixed precision (both emulated on the
+// host, model/compute_precision.h): the shipped tiny-moe config in its default
+// step count, one seed and one data order; the final validation losses within
+// 0.5% of each other (DeepSeek reports 0.25% at scale; measured here 0.26%).
+// Shorter runs do not tell: at 200 steps the loss still falls fast and bf16 and
+// f32 alone end 0.6% apart. The curves, and small-moe, are in docs/performance.md.
+TEST_F(TrainTest, Fp8EndsWithinHalfAPercentOfBf16) {
+  const TrainResult fp8 = train(config({"train.precision=fp8", "train.eval_every=0"}, "fp8"));
+  const TrainResult bf16 = train(config({"train.precision=bf16", "train.eval_every=0"}, "bf16"));
+  const double rel = std::abs(fp8.final_val_loss - bf16.final_val_loss) / bf16.final_val_loss;
+  std::printf("  final validation loss fp8 %.4f, bf16 %.4f: fp8 %+.2f%%\n", fp8.final_val_loss,
+              bf16.final_val_loss, 100.0 * (fp8.final_val_loss / bf16.final_val_loss - 1.0));
+  EXPECT_LE(rel, 0.005);
+  EXPECT_NE(fp8.losses, bf16.losses);  // both ran, in different arithmetic
+  ASSERT_TRUE(fp8.entropy_floor.has_value());
+  EXPECT_LE(fp8.final_val_loss, 1.10 * *fp8.entropy_floor);  // and learned
 }
 
 TEST_F(TrainTest, RunDirectoryHoldsResolvedConfigAndOneMetricsLinePerStep) {
