@@ -384,7 +384,7 @@ TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& w
   log.note(detail::cat(
       "sadari: training ", cfg.model.name, " (", model.params().numel() / 1e6,
       "M parameters on rank 0) for ", run.steps, " steps of ", run.global, " x ", seq,
-      " tokens on ",
+      " tokens in ", cfg.train.precision, " on ",
       world.size() == 1
           ? std::string("1 process")
           : detail::cat(world.size(), " processes (dp ", run.layout.dp, ", ep ", run.layout.ep,
@@ -491,7 +491,7 @@ TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Commun
   log.note(detail::cat(
       "sadari: training ", cfg.model.name, " (", params.numel() / 1e6,
       "M parameters on rank 0) for ", run.steps, " steps of ", run.global, " x ", seq,
-      " tokens on ", world.size(), " processes (pp ", run.layout.pp, " schedule ",
+      " tokens in ", cfg.train.precision, " on ", world.size(), " processes (pp ", run.layout.pp, " schedule ",
       cfg.parallel.schedule, ", layers per stage ", split, ", ", schedule.microbatches(),
       " micro-batches; dp ", run.layout.dp, ", ep ", run.layout.ep, ", zero_stage ",
       cfg.parallel.zero_stage, ") x ", omp_get_max_threads(), " threads; run dir ",

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/lt_algorithm.h"
 
 namespace sadari::cuda {
 
@@ -261,40 +262,20 @@ const Plan& Fp8GemmLt::Impl::plan_for(const PlanKey& k, const float* b_scales,
   // C (unused, beta = 0) has D's type and layout, as cuBLASLt's FP8 table requires.
   SADARI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->d, d_type, k.N, k.M, k.N));
 
-  cublasLtMatmulPreference_t pref = nullptr;
-  SADARI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  struct PrefGuard {
-    cublasLtMatmulPreference_t p;
-    ~PrefGuard() { cublasLtMatmulPreferenceDestroy(p); }
-  } guard{pref};
-  const uint64_t ws = workspace_bytes;
-  SADARI_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-  const uint32_t aligns[4] = {k.align_b, k.align_a, k.align_d, k.align_d};
-  const cublasLtMatmulPreferenceAttributes_t align_attrs[4] = {
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-  for (int i = 0; i < 4; ++i)
-    SADARI_CUBLAS_CHECK(
-        cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i], sizeof(uint32_t)));
-
-  cublasLtMatmulHeuristicResult_t result{};
-  int returned = 0;
-  // An unsupported combination (no Hopper, old library) comes back either as
-  // NOT_SUPPORTED or as zero results; both get the message with the problem.
-  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-      handle, plan->desc, plan->a, plan->b, plan->d, plan->d, pref, 1, &result, &returned);
-  if (status != CUBLAS_STATUS_SUCCESS && status != CUBLAS_STATUS_NOT_SUPPORTED)
-    SADARI_CUBLAS_CHECK(status);
-  if (status != CUBLAS_STATUS_SUCCESS || returned == 0 || result.state != CUBLAS_STATUS_SUCCESS)
+  // cuBLASLt's "A" slot holds our B (weights), its "B" slot our A; C is D (beta = 0).
+  const LtAlgorithm found = best_lt_algorithm({handle, plan->desc, plan->a, plan->b, plan->d,
+                                               plan->d, workspace_bytes, k.align_b, k.align_a,
+                                               k.align_d, k.align_d});
+  if (!found.algo)
     fail(detail::cat("cuBLASLt has no block-scaled FP8 algorithm for M=", k.M, " N=", k.N,
                      " K=", k.K, " D ", dtype_name(k.d_type), " alignments A/B/D ", k.align_a,
                      "/", k.align_b, "/", k.align_d, " bytes, workspace ", workspace_bytes,
-                     " bytes (heuristic status ", int(status), ", ", returned, " results)"),
+                     " bytes (heuristic status ", int(found.status), ", ", found.results,
+                     " results)"),
          kWhere,
          "block-scaled FP8 in cuBLASLt needs a Hopper GPU (compute capability 9.0) and "
          "cuBLAS 12.9+; on other GPUs use the CPU path or sadari's own kernel");
-  plan->algo = result.algo;
+  plan->algo = *found.algo;
   return *plans.emplace(k, std::move(plan)).first->second;
 }
 

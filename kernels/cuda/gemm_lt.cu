@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/lt_algorithm.h"
 
 namespace sadari::cuda {
 
@@ -151,31 +152,11 @@ const Plan& GemmLt::Impl::plan_for(const PlanKey& k) {
                                                  k.trans_a ? k.K : k.M, k.lda));
   SADARI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, c, k.N, k.M, k.ldc));
 
-  cublasLtMatmulPreference_t pref = nullptr;
-  SADARI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  // The preference is needed only for the query; free it on every path out.
-  struct PrefGuard {
-    cublasLtMatmulPreference_t p;
-    ~PrefGuard() { cublasLtMatmulPreferenceDestroy(p); }
-  } guard{pref};
-  const uint64_t ws = workspace_bytes;
-  SADARI_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
   // Our "A" slot holds B's pointer and vice versa; C and D are the same buffer.
-  const uint32_t aligns[4] = {k.align_b, k.align_a, k.align_c, k.align_c};
-  const cublasLtMatmulPreferenceAttributes_t align_attrs[4] = {
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-  for (int i = 0; i < 4; ++i)
-    SADARI_CUBLAS_CHECK(
-        cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i], sizeof(uint32_t)));
-
-  cublasLtMatmulHeuristicResult_t result{};
-  int returned = 0;
-  SADARI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->a, plan->b,
-                                                     plan->c, plan->c, pref, 1, &result,
-                                                     &returned));
-  if (returned == 0 || result.state != CUBLAS_STATUS_SUCCESS)
+  const LtAlgorithm found = best_lt_algorithm({handle, plan->desc, plan->a, plan->b, plan->c,
+                                               plan->c, workspace_bytes, k.align_b, k.align_a,
+                                               k.align_c, k.align_c});
+  if (!found.algo)
     fail(detail::cat("cuBLASLt has no algorithm for GEMM M=", k.M, " N=", k.N, " K=", k.K,
                      " trans_a=", k.trans_a, " trans_b=", k.trans_b, " lda=", k.lda,
                      " ldb=", k.ldb, " ldc=", k.ldc, " A/B ", dtype_name(k.ab_type), " C ",
@@ -183,7 +164,7 @@ const Plan& GemmLt::Impl::plan_for(const PlanKey& k) {
                      "/", k.align_c, " bytes, workspace ", workspace_bytes, " bytes"),
          "cuda::GemmLt",
          "align operands to 16 bytes and leading dimensions to 8 (bf16) or 4 (f32) elements");
-  plan->algo = result.algo;
+  plan->algo = *found.algo;
   return *plans.emplace(k, std::move(plan)).first->second;
 }
 

@@ -15,7 +15,8 @@
 //                 ZeRO-0: 0 (the weights
 //                 are the master)          4                     4
 //   moments m, v  8 / shard                8 / shard             4 / shard (BF16 moments, report 3.3)
-// The f32 column is exactly the CPU runtime: ShardedAdamW keeps its own fp32
+// The f32 column is exactly the CPU runtime, in every precision (it emulates bf16
+// and fp8 GEMMs on f32 storage): ShardedAdamW keeps its own fp32
 // master shard even when the model is f32 (optim/zero1_adamw.h), ZeRO-0's AdamW
 // updates the weights in place (optim/adamw.h).
 //
@@ -198,10 +199,13 @@ MemoryBreakdown rank_memory(const ModelConfig& m, const ClusterSpec& cluster, co
   const double shard = zero1 ? dense / dp + experts / edp : params;
 
   MemoryBreakdown mem;
-  mem.weights = params * (p == Precision::f32 ? 4.0 : 2.0);
+  // The CPU runtime keeps every parameter, gradient and moment in f32 whatever the
+  // GEMMs' precision (bf16 and fp8 are emulated: operands rounded per GEMM).
+  const Precision stored = cpu ? Precision::f32 : p;
+  mem.weights = params * (stored == Precision::f32 ? 4.0 : 2.0);
   mem.gradients = params * 4.0;
-  mem.master_weights = (p == Precision::f32 && !zero1) ? 0.0 : shard * 4.0;
-  mem.optimizer_states = shard * (p == Precision::fp8 ? 4.0 : 8.0);
+  mem.master_weights = (stored == Precision::f32 && !zero1) ? 0.0 : shard * 4.0;
+  mem.optimizer_states = shard * (stored == Precision::fp8 ? 4.0 : 8.0);
 
   // Activations: walk the rank's actions (see the header comment).
   const PipelineSchedule& s = *info.schedule;

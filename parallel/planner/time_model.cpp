@@ -211,7 +211,10 @@ TimeBreakdown step_time(const ModelConfig& m, const ClusterSpec& c, const Worklo
                         const ScheduleInfo& info) {
   const Precision p = parse_precision(work.precision);
   const bool cpu = c.gpu.kind == "cpu";
-  const double peak_gemm = (p == Precision::fp8 ? c.gpu.fp8_tflops : c.gpu.bf16_tflops) * 1e12;
+  // A CPU emulates fp8 at its f32 rate (bf16_tflops holds it; the quantisation
+  // passes are not counted).
+  const double peak_gemm =
+      (p == Precision::fp8 && !cpu ? c.gpu.fp8_tflops : c.gpu.bf16_tflops) * 1e12;
   const double r_gemm = peak_gemm * c.efficiency.gemm;
   const double r_bf16 = c.gpu.bf16_tflops * 1e12 * c.efficiency.gemm;
   const double r_attn = c.gpu.bf16_tflops * 1e12 * c.efficiency.attention;

@@ -1,0 +1,36 @@
+// The cuBLASLt algorithm query shared by the GEMM wrappers (gemm_lt.cu,
+// fp8_gemm_lt.cu): one heuristic query per cached plan, within a workspace limit
+// and the operands' pointer alignments. Internal to kernels/cuda (includes
+// cublasLt.h; include from .cu files only).
+#pragma once
+
+#include <cublasLt.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+namespace sadari::cuda {
+
+struct LtAlgorithmQuery {
+  cublasLtHandle_t handle = nullptr;
+  cublasLtMatmulDesc_t desc = nullptr;
+  // Layouts of cuBLASLt's A, B, C and D slots (C may be D's).
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+  size_t workspace_bytes = 0;
+  // Guaranteed alignment in bytes of the pointers in the A, B, C and D slots.
+  uint32_t align_a = 0, align_b = 0, align_c = 0, align_d = 0;
+};
+
+struct LtAlgorithm {
+  std::optional<cublasLtMatmulAlgo_t> algo;  // empty: cuBLASLt offers none
+  cublasStatus_t status = CUBLAS_STATUS_SUCCESS;  // the heuristic's own status
+  int results = 0;
+};
+
+// Asks cuBLASLt's heuristic for the best algorithm. "None" (NOT_SUPPORTED, zero
+// results or a result whose state is not SUCCESS) comes back as an empty algo, so
+// the caller can name its problem in the error; any other failure throws Error.
+LtAlgorithm best_lt_algorithm(const LtAlgorithmQuery& q);
+
+}  // namespace sadari::cuda
