@@ -255,7 +255,8 @@ int run(int argc, char** argv) {
   const Dataset data = Dataset::build(cfg.data, data_options);
   const WindowSampler sampler = data.train_sampler(cfg.train.seed);
 
-  Transformer<float> model(cfg.model, cfg.train.seed);
+  Transformer<float> model(cfg.model, cfg.train.seed, nullptr,
+                           parse_compute_precision(cfg.train.precision, cfg.where("train.precision")));
   AdamW optimizer(cfg.optim, model.params());
   const double flops_per_token = model.train_flops_per_token(seq);
   std::printf("train_step_bench: %s (%.2fM parameters), %lld x %lld tokens per step "
