@@ -68,21 +68,6 @@ struct PlanKey {
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
 
-struct Plan {
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;  // column-major view
-  cublasLtMatmulAlgo_t algo{};
-  Plan() = default;
-  Plan(const Plan&) = delete;
-  Plan& operator=(const Plan&) = delete;
-  ~Plan() {
-    if (d) cublasLtMatrixLayoutDestroy(d);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (desc) cublasLtMatmulDescDestroy(desc);
-  }
-};
-
 // The scale pointers live in the matmul descriptor; they change per call (per
 // expert in the grouped case) while the rest of the plan stays, so they are set
 // just before each cublasLtMatmul. cuBLASLt reads the descriptor during that call.
@@ -178,9 +163,9 @@ struct Fp8GemmLt::Impl {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   int device = 0;
-  std::map<PlanKey, std::unique_ptr<Plan>> plans;
+  std::map<PlanKey, std::unique_ptr<LtPlan>> plans;
 
-  const Plan& plan_for(const PlanKey& key, const float* b_scales, const float* a_scales);
+  const LtPlan& plan_for(const PlanKey& key, const float* b_scales, const float* a_scales);
   // The checked-elsewhere core: one cuBLASLt matmul, M > 0.
   void run(int64_t M, int64_t N, int64_t K, const uint8_t* A, const float* a_scales,
            const uint8_t* B, const float* b_scales, void* D, DType d_type, cudaStream_t stream);
@@ -235,12 +220,12 @@ void Fp8GemmLt::check_grouped_shape(std::span<const int64_t> rows_per_expert, in
 // Our row-major D[M,N] = A B^T is cuBLASLt's column-major D^T[N,M] = B A^T with
 // cuBLASLt's "A" = our B stored column-major [K, N] (ld K), transposed, and its "B" =
 // our A stored column-major [K, M] (ld K), not transposed: the TN case.
-const Plan& Fp8GemmLt::Impl::plan_for(const PlanKey& k, const float* b_scales,
+const LtPlan& Fp8GemmLt::Impl::plan_for(const PlanKey& k, const float* b_scales,
                                       const float* a_scales) {
   auto it = plans.find(k);
   if (it != plans.end()) return *it->second;
 
-  auto plan = std::make_unique<Plan>();
+  auto plan = std::make_unique<LtPlan>();
   SADARI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t op_t = CUBLAS_OP_T, op_n = CUBLAS_OP_N;
   SADARI_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
@@ -260,11 +245,11 @@ const Plan& Fp8GemmLt::Impl::plan_for(const PlanKey& k, const float* b_scales,
   SADARI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_8F_E4M3, k.K, k.M, k.K));
   const cudaDataType_t d_type = k.d_type == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   // C (unused, beta = 0) has D's type and layout, as cuBLASLt's FP8 table requires.
-  SADARI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->d, d_type, k.N, k.M, k.N));
+  SADARI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, d_type, k.N, k.M, k.N));
 
   // cuBLASLt's "A" slot holds our B (weights), its "B" slot our A; C is D (beta = 0).
-  const LtAlgorithm found = best_lt_algorithm({handle, plan->desc, plan->a, plan->b, plan->d,
-                                               plan->d, workspace_bytes, k.align_b, k.align_a,
+  const LtAlgorithm found = best_lt_algorithm({handle, plan->desc, plan->a, plan->b, plan->c,
+                                               plan->c, workspace_bytes, k.align_b, k.align_a,
                                                k.align_d, k.align_d});
   if (!found.algo)
     fail(detail::cat("cuBLASLt has no block-scaled FP8 algorithm for M=", k.M, " N=", k.N,
@@ -283,11 +268,11 @@ void Fp8GemmLt::Impl::run(int64_t M, int64_t N, int64_t K, const uint8_t* A,
                           const float* a_scales, const uint8_t* B, const float* b_scales,
                           void* D, DType d_type, cudaStream_t stream) {
   const PlanKey key{M, N, K, d_type, alignment_of(A), alignment_of(B), alignment_of(D)};
-  const Plan& plan = plan_for(key, b_scales, a_scales);
+  const LtPlan& plan = plan_for(key, b_scales, a_scales);
   set_scale_pointers(plan.desc, b_scales, a_scales);
   const float alpha = 1.f, beta = 0.f;
   SADARI_CUBLAS_CHECK(cublasLtMatmul(handle, plan.desc, &alpha, B, plan.a, A, plan.b, &beta, D,
-                                     plan.d, D, plan.d, &plan.algo, workspace, workspace_bytes,
+                                     plan.c, D, plan.c, &plan.algo, workspace, workspace_bytes,
                                      stream));
 }
 

@@ -49,23 +49,6 @@ struct PlanKey {
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
 
-// The descriptors and algorithm for one PlanKey. Owns its cuBLASLt objects.
-struct Plan {
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;  // column-major view
-  cublasLtMatmulAlgo_t algo{};
-  Plan() = default;
-  Plan(const Plan&) = delete;
-  Plan& operator=(const Plan&) = delete;
-  ~Plan() {
-    // Destroy calls only free host memory; their status carries nothing to act on.
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (desc) cublasLtMatmulDescDestroy(desc);
-  }
-};
-
 // C = beta * C, for K == 0.
 template <typename T>
 __device__ float load_f32(const T* p);
@@ -94,9 +77,9 @@ struct GemmLt::Impl {
   size_t workspace_bytes = 0;
   bool allow_tf32 = false;
   int device = 0;
-  std::map<PlanKey, std::unique_ptr<Plan>> plans;
+  std::map<PlanKey, std::unique_ptr<LtPlan>> plans;
 
-  const Plan& plan_for(const PlanKey& key);
+  const LtPlan& plan_for(const PlanKey& key);
 };
 
 GemmLt::GemmLt(size_t workspace_bytes, bool allow_tf32) : impl_(std::make_unique<Impl>()) {
@@ -128,11 +111,11 @@ size_t GemmLt::cached_plans() const { return impl_->plans.size(); }
 // a row-major [r, c] matrix with row stride ld is a column-major [c, r] one with
 // leading dimension ld. So we ask cuBLASLt (column-major) for C^T[N, M] with B in
 // the "A" slot and A in the "B" slot, each with its own transposition flag.
-const Plan& GemmLt::Impl::plan_for(const PlanKey& k) {
+const LtPlan& GemmLt::Impl::plan_for(const PlanKey& k) {
   auto it = plans.find(k);
   if (it != plans.end()) return *it->second;
 
-  auto plan = std::make_unique<Plan>();
+  auto plan = std::make_unique<LtPlan>();
   const cublasComputeType_t compute =
       k.ab_type == DType::f32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   SADARI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, compute, CUDA_R_32F));
@@ -206,7 +189,7 @@ void GemmLt::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   SADARI_CHECK(ldb >= b_cols, "cuda::GemmLt: ldb=", ldb, " < ", b_cols, " (columns of stored B)");
   const PlanKey key{trans_a, trans_b, M, N, K, lda, ldb, ldc, ab_type, c_type,
                     alignment_of(A), alignment_of(B), alignment_of(C)};
-  const Plan& plan = impl_->plan_for(key);
+  const LtPlan& plan = impl_->plan_for(key);
   SADARI_CUBLAS_CHECK(cublasLtMatmul(impl_->handle, plan.desc, &alpha, B, plan.a, A, plan.b,
                                      &beta, C, plan.c, C, plan.c, &plan.algo, impl_->workspace,
                                      impl_->workspace_bytes, stream));

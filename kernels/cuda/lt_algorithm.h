@@ -1,6 +1,6 @@
-// The cuBLASLt algorithm query shared by the GEMM wrappers (gemm_lt.cu,
-// fp8_gemm_lt.cu): one heuristic query per cached plan, within a workspace limit
-// and the operands' pointer alignments. Internal to kernels/cuda (includes
+// What the cuBLASLt GEMM wrappers (gemm_lt.cu, fp8_gemm_lt.cu) share: the cached
+// plan of one problem shape and the heuristic query that picks its algorithm,
+// within a workspace limit and the operands' pointer alignments. Internal to kernels/cuda (includes
 // cublasLt.h; include from .cu files only).
 #pragma once
 
@@ -11,6 +11,24 @@
 #include <optional>
 
 namespace sadari::cuda {
+
+// The descriptors and algorithm for one problem. Owns its cuBLASLt objects.
+// a, b, c: cuBLASLt's (column-major) A, B and C = D layouts.
+struct LtPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  LtPlan() = default;
+  LtPlan(const LtPlan&) = delete;
+  LtPlan& operator=(const LtPlan&) = delete;
+  ~LtPlan() {
+    // Destroy calls only free host memory; their status carries nothing to act on.
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
 
 struct LtAlgorithmQuery {
   cublasLtHandle_t handle = nullptr;
