@@ -159,10 +159,9 @@ void fp8_lt_prepare_weight_scales(const float* src, int64_t E, int64_t N, int64_
 }
 
 struct Fp8GemmLt::Impl {
-  cublasLtHandle_t handle = nullptr;
-  void* workspace = nullptr;
-  size_t workspace_bytes = 0;
-  int device = 0;
+  explicit Impl(size_t workspace_bytes) : lt(workspace_bytes) {}
+
+  LtContext lt;  // first: the plans go before the handle
   std::map<PlanKey, std::unique_ptr<LtPlan>> plans;
 
   const LtPlan& plan_for(const PlanKey& key, const float* b_scales, const float* a_scales);
@@ -171,7 +170,7 @@ struct Fp8GemmLt::Impl {
            const uint8_t* B, const float* b_scales, void* D, DType d_type, cudaStream_t stream);
 };
 
-Fp8GemmLt::Fp8GemmLt(size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
+Fp8GemmLt::Fp8GemmLt(size_t workspace_bytes) {
   // Block-scaled FP8 (the VEC128 / BLK128x128 modes) appeared in cuBLAS 12.9; an
   // older library at run time would reject the scale modes with a bare
   // "invalid value".
@@ -179,25 +178,10 @@ Fp8GemmLt::Fp8GemmLt(size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
   if (version < 120900)
     fail(detail::cat("cuBLASLt ", version, " has no block-scaled FP8 (needs 12.9 or newer)"),
          kWhere, "install CUDA 12.9+ (the libcublasLt the process loads)");
-  impl_->workspace_bytes = workspace_bytes;
-  SADARI_CUDA_CHECK(cudaGetDevice(&impl_->device));
-  SADARI_CUBLAS_CHECK(cublasLtCreate(&impl_->handle));
-  if (workspace_bytes) {
-    const cudaError_t status = cudaMalloc(&impl_->workspace, workspace_bytes);
-    if (status != cudaSuccess) {
-      cublasLtDestroy(impl_->handle);
-      SADARI_CUDA_CHECK(status);
-    }
-  }
+  impl_ = std::make_unique<Impl>(workspace_bytes);
 }
 
-Fp8GemmLt::~Fp8GemmLt() {
-  // As ~GemmLt: never throw; cudaFree waits for GEMMs still using the workspace.
-  impl_->plans.clear();
-  if (impl_->workspace) (void)cudaFree(impl_->workspace);
-  if (impl_->handle) (void)cublasLtDestroy(impl_->handle);
-  (void)cudaGetLastError();
-}
+Fp8GemmLt::~Fp8GemmLt() = default;
 
 size_t Fp8GemmLt::cached_plans() const { return impl_->plans.size(); }
 
@@ -248,13 +232,13 @@ const LtPlan& Fp8GemmLt::Impl::plan_for(const PlanKey& k, const float* b_scales,
   SADARI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, d_type, k.N, k.M, k.N));
 
   // cuBLASLt's "A" slot holds our B (weights), its "B" slot our A; C is D (beta = 0).
-  const LtAlgorithm found = best_lt_algorithm({handle, plan->desc, plan->a, plan->b, plan->c,
-                                               plan->c, workspace_bytes, k.align_b, k.align_a,
+  const LtAlgorithm found = best_lt_algorithm({lt.handle, plan->desc, plan->a, plan->b, plan->c,
+                                               plan->c, lt.workspace_bytes, k.align_b, k.align_a,
                                                k.align_d, k.align_d});
   if (!found.algo)
     fail(detail::cat("cuBLASLt has no block-scaled FP8 algorithm for M=", k.M, " N=", k.N,
                      " K=", k.K, " D ", dtype_name(k.d_type), " alignments A/B/D ", k.align_a,
-                     "/", k.align_b, "/", k.align_d, " bytes, workspace ", workspace_bytes,
+                     "/", k.align_b, "/", k.align_d, " bytes, workspace ", lt.workspace_bytes,
                      " bytes (heuristic status ", int(found.status), ", ", found.results,
                      " results)"),
          kWhere,
@@ -271,8 +255,8 @@ void Fp8GemmLt::Impl::run(int64_t M, int64_t N, int64_t K, const uint8_t* A,
   const LtPlan& plan = plan_for(key, b_scales, a_scales);
   set_scale_pointers(plan.desc, b_scales, a_scales);
   const float alpha = 1.f, beta = 0.f;
-  SADARI_CUBLAS_CHECK(cublasLtMatmul(handle, plan.desc, &alpha, B, plan.a, A, plan.b, &beta, D,
-                                     plan.c, D, plan.c, &plan.algo, workspace, workspace_bytes,
+  SADARI_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan.desc, &alpha, B, plan.a, A, plan.b, &beta, D,
+                                     plan.c, D, plan.c, &plan.algo, lt.workspace, lt.workspace_bytes,
                                      stream));
 }
 
@@ -288,8 +272,8 @@ void Fp8GemmLt::gemm_nt(int64_t M, int64_t N, int64_t K, const uint8_t* A, const
   check_pointer(D, "D");
   int device = 0;
   SADARI_CUDA_CHECK(cudaGetDevice(&device));
-  SADARI_CHECK(device == impl_->device, "cuda::Fp8GemmLt: created on CUDA device ", impl_->device,
-               " but called with device ", device, " current");
+  SADARI_CHECK(device == impl_->lt.device, "cuda::Fp8GemmLt: created on CUDA device ",
+               impl_->lt.device, " but called with device ", device, " current");
   impl_->run(M, N, K, A, a_scales, B, b_scales, D, d_type, stream);
 }
 

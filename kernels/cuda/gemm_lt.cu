@@ -72,38 +72,19 @@ __global__ void scale_matrix_kernel(T* C, int64_t M, int64_t N, int64_t ldc, flo
 }  // namespace
 
 struct GemmLt::Impl {
-  cublasLtHandle_t handle = nullptr;
-  void* workspace = nullptr;
-  size_t workspace_bytes = 0;
+  Impl(size_t workspace_bytes, bool tf32) : lt(workspace_bytes), allow_tf32(tf32) {}
+
+  LtContext lt;  // first: the plans go before the handle
   bool allow_tf32 = false;
-  int device = 0;
   std::map<PlanKey, std::unique_ptr<LtPlan>> plans;
 
   const LtPlan& plan_for(const PlanKey& key);
 };
 
-GemmLt::GemmLt(size_t workspace_bytes, bool allow_tf32) : impl_(std::make_unique<Impl>()) {
-  impl_->workspace_bytes = workspace_bytes;
-  impl_->allow_tf32 = allow_tf32;
-  SADARI_CUDA_CHECK(cudaGetDevice(&impl_->device));
-  SADARI_CUBLAS_CHECK(cublasLtCreate(&impl_->handle));
-  if (workspace_bytes) {
-    const cudaError_t status = cudaMalloc(&impl_->workspace, workspace_bytes);
-    if (status != cudaSuccess) {
-      cublasLtDestroy(impl_->handle);
-      SADARI_CUDA_CHECK(status);
-    }
-  }
-}
+GemmLt::GemmLt(size_t workspace_bytes, bool allow_tf32)
+    : impl_(std::make_unique<Impl>(workspace_bytes, allow_tf32)) {}
 
-GemmLt::~GemmLt() {
-  // Errors are ignored: a destructor must not throw, and a sticky device fault is
-  // reported by the next checked call with better context.
-  impl_->plans.clear();
-  if (impl_->workspace) (void)cudaFree(impl_->workspace);  // waits for GEMMs still using it
-  if (impl_->handle) (void)cublasLtDestroy(impl_->handle);
-  (void)cudaGetLastError();
-}
+GemmLt::~GemmLt() = default;
 
 size_t GemmLt::cached_plans() const { return impl_->plans.size(); }
 
@@ -136,15 +117,15 @@ const LtPlan& GemmLt::Impl::plan_for(const PlanKey& k) {
   SADARI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, c, k.N, k.M, k.ldc));
 
   // Our "A" slot holds B's pointer and vice versa; C and D are the same buffer.
-  const LtAlgorithm found = best_lt_algorithm({handle, plan->desc, plan->a, plan->b, plan->c,
-                                               plan->c, workspace_bytes, k.align_b, k.align_a,
+  const LtAlgorithm found = best_lt_algorithm({lt.handle, plan->desc, plan->a, plan->b, plan->c,
+                                               plan->c, lt.workspace_bytes, k.align_b, k.align_a,
                                                k.align_c, k.align_c});
   if (!found.algo)
     fail(detail::cat("cuBLASLt has no algorithm for GEMM M=", k.M, " N=", k.N, " K=", k.K,
                      " trans_a=", k.trans_a, " trans_b=", k.trans_b, " lda=", k.lda,
                      " ldb=", k.ldb, " ldc=", k.ldc, " A/B ", dtype_name(k.ab_type), " C ",
                      dtype_name(k.c_type), " alignments A/B/C ", k.align_a, "/", k.align_b,
-                     "/", k.align_c, " bytes, workspace ", workspace_bytes, " bytes"),
+                     "/", k.align_c, " bytes, workspace ", lt.workspace_bytes, " bytes"),
          "cuda::GemmLt",
          "align operands to 16 bytes and leading dimensions to 8 (bf16) or 4 (f32) elements");
   plan->algo = *found.algo;
@@ -163,8 +144,8 @@ void GemmLt::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                " is not supported (C is f32, or bf16 with bf16 inputs)");
   int device = 0;
   SADARI_CUDA_CHECK(cudaGetDevice(&device));
-  SADARI_CHECK(device == impl_->device, "cuda::GemmLt: created on CUDA device ", impl_->device,
-               " but called with device ", device, " current");
+  SADARI_CHECK(device == impl_->lt.device, "cuda::GemmLt: created on CUDA device ",
+               impl_->lt.device, " but called with device ", device, " current");
   // Degenerate shapes are checked as leniently as cpu::gemm does (no leading
   // dimension rules for operands that are not read), so both backends accept the
   // same calls.
@@ -190,9 +171,9 @@ void GemmLt::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   const PlanKey key{trans_a, trans_b, M, N, K, lda, ldb, ldc, ab_type, c_type,
                     alignment_of(A), alignment_of(B), alignment_of(C)};
   const LtPlan& plan = impl_->plan_for(key);
-  SADARI_CUBLAS_CHECK(cublasLtMatmul(impl_->handle, plan.desc, &alpha, B, plan.a, A, plan.b,
-                                     &beta, C, plan.c, C, plan.c, &plan.algo, impl_->workspace,
-                                     impl_->workspace_bytes, stream));
+  SADARI_CUBLAS_CHECK(cublasLtMatmul(impl_->lt.handle, plan.desc, &alpha, B, plan.a, A, plan.b,
+                                     &beta, C, plan.c, C, plan.c, &plan.algo, impl_->lt.workspace,
+                                     impl_->lt.workspace_bytes, stream));
 }
 
 void GemmLt::matmul(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,

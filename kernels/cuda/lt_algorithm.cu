@@ -4,6 +4,24 @@
 
 namespace sadari::cuda {
 
+LtContext::LtContext(size_t bytes) : workspace_bytes(bytes) {
+  SADARI_CUDA_CHECK(cudaGetDevice(&device));
+  SADARI_CUBLAS_CHECK(cublasLtCreate(&handle));
+  if (bytes) {
+    const cudaError_t status = cudaMalloc(&workspace, bytes);
+    if (status != cudaSuccess) {
+      cublasLtDestroy(handle);
+      SADARI_CUDA_CHECK(status);
+    }
+  }
+}
+
+LtContext::~LtContext() {
+  if (workspace) (void)cudaFree(workspace);
+  if (handle) (void)cublasLtDestroy(handle);
+  (void)cudaGetLastError();
+}
+
 LtAlgorithm best_lt_algorithm(const LtAlgorithmQuery& q) {
   cublasLtMatmulPreference_t pref = nullptr;
   SADARI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));

@@ -1,6 +1,7 @@
-// What the cuBLASLt GEMM wrappers (gemm_lt.cu, fp8_gemm_lt.cu) share: the cached
-// plan of one problem shape and the heuristic query that picks its algorithm,
-// within a workspace limit and the operands' pointer alignments. Internal to kernels/cuda (includes
+// What the cuBLASLt GEMM wrappers (gemm_lt.cu, fp8_gemm_lt.cu) share: the handle
+// and workspace, the cached plan of one problem shape and the heuristic query
+// that picks its algorithm, within a workspace limit and the operands' pointer
+// alignments. Internal to kernels/cuda (includes
 // cublasLt.h; include from .cu files only).
 #pragma once
 
@@ -11,6 +12,22 @@
 #include <optional>
 
 namespace sadari::cuda {
+
+// A cuBLASLt handle and its workspace, on the device current at construction
+// (Error when there is no device or no memory). Destruction never throws: a
+// sticky device fault is reported by the next checked call with better context;
+// cudaFree waits for GEMMs still using the workspace.
+struct LtContext {
+  explicit LtContext(size_t workspace_bytes);
+  ~LtContext();
+  LtContext(const LtContext&) = delete;
+  LtContext& operator=(const LtContext&) = delete;
+
+  cublasLtHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+  int device = 0;
+};
 
 // The descriptors and algorithm for one problem. Owns its cuBLASLt objects.
 // a, b, c: cuBLASLt's (column-major) A, B and C = D layouts.
