@@ -6,6 +6,7 @@
 
 #include "core/bf16.h"
 #include "core/error.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/fp8_quantize.h"
 
 namespace sadari {
@@ -126,12 +127,9 @@ void round_trip_rows(WireFormat f, const float* in, int64_t n, int64_t D, float*
     case WireFormat::f32:
       if (out != in) std::memcpy(out, in, sizeof(float) * n * D);
       return;
-    case WireFormat::bf16: {
-      const int64_t count = n * D;
-#pragma omp parallel for schedule(static) if (count >= kParallelMinValues)
-      for (int64_t i = 0; i < count; ++i) out[i] = round_to_bf16(in[i]);
+    case WireFormat::bf16:
+      cpu::round_to_bf16(in, out, n * D);
       return;
-    }
     case WireFormat::fp8_e4m3: {
       const Fp8Scratch& q = quantised_rows(in, n, D, name);
       const cpu::Fp8View v{q.q.data(), q.scales.data(), n, D, Fp8Format::e4m3,

@@ -3,9 +3,9 @@
 #include <string>
 #include <vector>
 
-#include "core/bf16.h"
 #include "core/error.h"
 #include "core/profile.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/fp8_linear.h"
 #include "kernels/cpu/gemm.h"
 #include "model/weight_grad_tape.h"
@@ -20,10 +20,8 @@ const cpu::Fp8QuantizeOptions kFp8{};
 // x rounded to bf16 values into `out` (resized), one rounding per element.
 const float* rounded_bf16(const float* x, int64_t count, std::vector<float>& out) {
   out.resize(static_cast<size_t>(count));
-  float* o = out.data();
-#pragma omp parallel for schedule(static) if (count >= (1 << 16))
-  for (int64_t i = 0; i < count; ++i) o[i] = round_to_bf16(x[i]);
-  return o;
+  cpu::round_to_bf16(x, out.data(), count);
+  return out.data();
 }
 
 // Per-thread scratch for the rounded operands: a layer's calls run one after the
@@ -38,10 +36,10 @@ Bf16Scratch& bf16_scratch() {
 
 // dW[out, in] += dy^T x in a reduced precision (the Wgrad product).
 void reduced_wgrad(ComputePrecision p, const float* dy, const float* x, float* dW, int64_t n,
-                   int64_t in, int64_t out, const std::string& name) {
+                   int64_t in, int64_t out, std::string_view name) {
   ProfileScope scope(ProfileCategory::gemm);
   if (p == ComputePrecision::fp8) {
-    cpu::fp8_linear_wgrad(dy, x, dW, n, out, in, kFp8, name);
+    cpu::fp8_linear_wgrad(dy, x, dW, n, out, in, kFp8, std::string(name));
     return;
   }
   Bf16Scratch& s = bf16_scratch();
@@ -110,11 +108,12 @@ void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t 
     if (p != ComputePrecision::f32) {
       if (dx) reduced_dgrad(p, dy, W, dx, n, in, out, accumulate_dx, numerics.weight_name);
       if (!dW) return;
-      std::string name(numerics.weight_name);
-      if (tape)
-        tape->record([=, name = std::move(name)] { reduced_wgrad(p, dy, x, dW, n, in, out, name); });
+      if (tape)  // the recorded product outlives the caller's name: keep a copy
+        tape->record([=, name = std::string(numerics.weight_name)] {
+          reduced_wgrad(p, dy, x, dW, n, in, out, name);
+        });
       else
-        reduced_wgrad(p, dy, x, dW, n, in, out, name);
+        reduced_wgrad(p, dy, x, dW, n, in, out, numerics.weight_name);
       return;
     }
   }

@@ -58,10 +58,12 @@ double sum_squares(const T* x, int64_t n) {
   return total;
 }
 
-void round_to_bf16_inplace(float* x, int64_t n) {
+void round_to_bf16(const float* x, float* out, int64_t n) {
 #pragma omp parallel for if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) x[i] = round_to_bf16(x[i]);
+  for (int64_t i = 0; i < n; ++i) out[i] = sadari::round_to_bf16(x[i]);
 }
+
+void round_to_bf16_inplace(float* x, int64_t n) { round_to_bf16(x, x, n); }
 
 #define SADARI_INSTANTIATE(T)                                        \
   template void add<T>(const T*, const T*, T*, int64_t);             \

@@ -14,5 +14,7 @@ template <typename T> double sum_squares(const T* x, int64_t n);
 // Rounds every value to the nearest bf16 (round-to-nearest-even), in place:
 // the CPU emulation of bf16 storage.
 void round_to_bf16_inplace(float* x, int64_t n);
+// out = x rounded likewise (out may equal x).
+void round_to_bf16(const float* x, float* out, int64_t n);
 
 }  // namespace sadari::cpu

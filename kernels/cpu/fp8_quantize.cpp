@@ -251,32 +251,39 @@ std::vector<float> Fp8Matrix::dequantize() const {
   return out;
 }
 
+namespace {
+
+// An Fp8Matrix of the result's shape and tiling, its codes and scales sized
+// (the scale count follows from the view's layout), not yet filled.
+Fp8Matrix allocated(int64_t rows, int64_t cols, Fp8Tiling tiling, const Fp8QuantizeOptions& opt,
+                    std::string name) {
+  check_sizes(rows, cols, cols, name);
+  Fp8Matrix m{rows, cols, opt.format, tiling, std::move(name), {}, {}};
+  m.q.resize(size_t(rows * cols));
+  const Fp8View v = m.view();
+  m.scales.resize(size_t(v.scale_rows() * v.scale_cols()));
+  return m;
+}
+
+}  // namespace
+
 Fp8Matrix Fp8Matrix::tiles(const float* x, int64_t rows, int64_t cols,
                            const Fp8QuantizeOptions& opt, std::string name) {
-  check_sizes(rows, cols, cols, name);
-  Fp8Matrix m{rows, cols, opt.format, Fp8Tiling::tiles_1x128, std::move(name), {}, {}};
-  m.q.resize(size_t(rows * cols));
-  m.scales.resize(size_t(rows * fp8_tiles(cols)));
+  Fp8Matrix m = allocated(rows, cols, Fp8Tiling::tiles_1x128, opt, std::move(name));
   fp8_quantize_tiles(x, rows, cols, cols, m.q.data(), m.scales.data(), opt, m.name);
   return m;
 }
 
 Fp8Matrix Fp8Matrix::tiles_transposed(const float* x, int64_t rows, int64_t cols,
                                       const Fp8QuantizeOptions& opt, std::string name) {
-  check_sizes(rows, cols, cols, name);
-  Fp8Matrix m{cols, rows, opt.format, Fp8Tiling::tiles_1x128, std::move(name), {}, {}};
-  m.q.resize(size_t(rows * cols));
-  m.scales.resize(size_t(cols * fp8_tiles(rows)));
+  Fp8Matrix m = allocated(cols, rows, Fp8Tiling::tiles_1x128, opt, std::move(name));
   fp8_quantize_tiles_transposed(x, rows, cols, cols, m.q.data(), m.scales.data(), opt, m.name);
   return m;
 }
 
 Fp8Matrix Fp8Matrix::blocks(const float* w, int64_t rows, int64_t cols,
                             const Fp8QuantizeOptions& opt, std::string name) {
-  check_sizes(rows, cols, cols, name);
-  Fp8Matrix m{rows, cols, opt.format, Fp8Tiling::blocks_128x128, std::move(name), {}, {}};
-  m.q.resize(size_t(rows * cols));
-  m.scales.resize(size_t(fp8_tiles(rows) * fp8_tiles(cols)));
+  Fp8Matrix m = allocated(rows, cols, Fp8Tiling::blocks_128x128, opt, std::move(name));
   fp8_quantize_blocks(w, rows, cols, cols, m.q.data(), m.scales.data(), opt, m.name);
   return m;
 }
