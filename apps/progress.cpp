@@ -82,7 +82,7 @@ void ProgressReporter::draw_bar(const StepMetrics& m) {
 void ProgressReporter::on_step(const StepMetrics& m) {
   if (jsonl_) {
     std::fprintf(jsonl_,
-                 "{\"step\":%lld,\"loss\":%.9g,\"aux_loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,"
+                 "{\"step\":%lld,\"loss\":%.17g,\"aux_loss\":%.17g,\"lr\":%.17g,\"grad_norm\":%.17g,"
                  "\"tokens_per_s\":%.6g,\"gflops\":%.6g,\"expert_load_max_over_mean\":%.6g,"
                  "\"dropped_pairs\":%lld,\"seconds\":%.6g}\n",
                  static_cast<long long>(m.step), m.loss, m.aux_loss, m.lr, m.grad_norm,
@@ -104,7 +104,7 @@ void ProgressReporter::record(const std::string& json_object) {
 
 void ProgressReporter::on_validation(int64_t step, double val_loss, std::optional<double> floor) {
   if (jsonl_) {
-    std::fprintf(jsonl_, "{\"step\":%lld,\"val_loss\":%.9g}\n", static_cast<long long>(step),
+    std::fprintf(jsonl_, "{\"step\":%lld,\"val_loss\":%.17g}\n", static_cast<long long>(step),
                  val_loss);
     std::fflush(jsonl_);
   }
