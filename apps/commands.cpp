@@ -16,6 +16,7 @@
 #include "comm/mpi_environment.h"
 #include "core/config_load.h"
 #include "data/prepare_data.h"
+#include "kernels/gemm_backend.h"
 
 #if SADARI_HAVE_CUDA
 #include "kernels/cuda/backend_info.h"
@@ -155,7 +156,7 @@ int cmd_version(const std::vector<std::string>& args) {
   if (wants_help(a, "usage: sadari version", specs)) return 0;
   std::printf("sadari %s%s%s\n", sadari_version(), *sadari_git_commit() ? " commit " : "",
               sadari_git_commit());
-  std::printf("cpu backend: OpenBLAS (OpenMP build) + OpenMP\n");
+  std::printf("cpu backend: OpenMP; GEMM %s\n", describe_gemm_backend().c_str());
 #if SADARI_HAVE_CUDA
   std::printf("cuda backend: %s\n", cuda::backend_info().c_str());
 #else

@@ -15,6 +15,7 @@
 #include "apps/commands.h"
 #include "comm/launch_env.h"
 #include "core/error.h"
+#include "kernels/gemm_backend.h"
 
 namespace {
 
@@ -60,6 +61,8 @@ void report(const char* line) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: may restart the process with a faster OpenBLAS kernel.
+  sadari::select_gemm_kernel(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm_backend.h"
 #include "bench/bench_util.h"
 #include "kernels/cpu/fp8_gemm.h"
 #include "kernels/cpu/gemm.h"
@@ -116,6 +117,7 @@ void run(const Shape& s, int rounds, double min_s) {
 }  // namespace sadari
 
 int main(int argc, char** argv) {
+  sadari::select_gemm_kernel(argv);  // first: may restart the process
   using sadari::Shape;
   int rounds = 7;
   double min_ms = 30;

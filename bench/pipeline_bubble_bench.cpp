@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm_backend.h"
 #include "bench/bench_util.h"
 #include "apps/command_line.h"
 #include "comm/mpi_environment.h"
@@ -319,6 +320,7 @@ int run(int argc, char** argv) {
 }  // namespace sadari
 
 int main(int argc, char** argv) {
+  sadari::select_gemm_kernel(argv);  // first: may restart the process
   try {
     return sadari::run(argc, argv);
   } catch (const sadari::Error& e) {

