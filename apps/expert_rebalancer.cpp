@@ -52,7 +52,7 @@ std::string RebalanceEvent::json() const {
 }
 
 ExpertRebalancer::ExpertRebalancer(const Config& cfg, const ParallelConfig& parallel,
-                                   ProcessGroups& groups, Transformer<float>& model,
+                                   ProcessGroups& groups, TransformerStage<float>& model,
                                    const std::optional<ExpertPlacement>& initial,
                                    ExpertParallelDispatcher<float>* dispatcher)
     : cfg_(cfg), parallel_(parallel), groups_(&groups), model_(&model) {

@@ -35,7 +35,7 @@
 
 #include "comm/process_groups.h"
 #include "core/config.h"
-#include "model/transformer.h"
+#include "model/transformer_stage.h"
 #include "parallel/distributed_optimizer.h"
 #include "parallel/expert_parallel_dispatcher.h"
 #include "parallel/expert_placement.h"
@@ -59,7 +59,7 @@ class ExpertRebalancer {
   // dispatcher the model was built with (over `initial`), or nullptr (then
   // rebalancing is off).
   ExpertRebalancer(const Config& cfg, const ParallelConfig& parallel, ProcessGroups& groups,
-                   Transformer<float>& model, const std::optional<ExpertPlacement>& initial,
+                   TransformerStage<float>& model, const std::optional<ExpertPlacement>& initial,
                    ExpertParallelDispatcher<float>* dispatcher);
 
   bool enabled() const { return enabled_; }
@@ -101,7 +101,7 @@ class ExpertRebalancer {
   const Config& cfg_;
   ParallelConfig parallel_;
   ProcessGroups* groups_;
-  Transformer<float>* model_;
+  TransformerStage<float>* model_;
   bool enabled_ = false;
   std::vector<std::optional<ExpertPlacement>> placements_;  // per block; set for MoE blocks
   std::vector<std::vector<double>> ema_;                    // per block; empty for dense

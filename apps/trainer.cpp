@@ -19,27 +19,14 @@
 #include "data/dataset.h"
 #include "data/sampler.h"
 #include "data/tokenizer.h"
-#include "model/transformer.h"
+#include "kernels/gemm_backend.h"
 #include "model/transformer_stage.h"
 #include "optim/lr_schedule.h"
-#include "parallel/distributed_optimizer.h"
-#include "parallel/expert_parallel_dispatcher.h"
-#include "parallel/expert_placement.h"
-#include "parallel/pipeline_executor.h"
-#include "parallel/pipeline_generators.h"
-#include "parallel/stage_copies.h"
+#include "parallel/expert_setup.h"
 #include "parallel/stage_partition.h"
+#include "parallel/training_step.h"
 
 namespace sadari {
-
-namespace {
-
-// train.precision (the schema has checked the value; this names the key anyway).
-ComputePrecision precision_of(const Config& cfg) {
-  return parse_compute_precision(cfg.train.precision, cfg.where("train.precision"));
-}
-
-}  // namespace
 
 namespace {
 
@@ -65,33 +52,6 @@ void write_resolved_config(const Config& cfg) {
   if (ec) fail("cannot move resolved config into place: " + ec.message(), path);
 }
 
-double max_over_mean_load(const std::vector<std::vector<int64_t>>& counts) {
-  double worst = 0;
-  for (const auto& layer : counts) {
-    if (layer.empty()) continue;
-    int64_t total = 0, peak = 0;
-    for (int64_t c : layer) {
-      total += c;
-      peak = std::max(peak, c);
-    }
-    if (total > 0)
-      worst = std::max(worst, static_cast<double>(peak) * static_cast<double>(layer.size()) /
-                                  static_cast<double>(total));
-  }
-  return worst;
-}
-
-// Load statistics of the whole global batch: every rank gets the same sums, so
-// the aux-loss-free bias moves identically everywhere. COLLECTIVE over dp.
-void sum_counts_over(Communicator& dp, std::vector<std::vector<int64_t>>& counts) {
-  std::vector<int64_t> flat;
-  for (const auto& layer : counts) flat.insert(flat.end(), layer.begin(), layer.end());
-  dp.all_reduce(flat.data(), static_cast<int64_t>(flat.size()), ReduceOp::sum);
-  size_t i = 0;
-  for (auto& layer : counts)
-    for (auto& c : layer) c = flat[i++];
-}
-
 // Mean cross-entropy over `batches` validation micro-batches; forward(b) runs
 // batch b (sampled at b * micro_batch) and returns its ForwardResult. The batches
 // are split over the dp ranks when they divide evenly (batch b on dp rank
@@ -115,35 +75,6 @@ double validation_loss(int64_t batches, Communicator& dp, Communicator* pp,
 }
 
 }  // namespace
-
-PipelineSchedule pipeline_schedule_for(const Config& cfg) {
-  const ParallelConfig& p = cfg.parallel;
-  const int64_t microbatches = cfg.train.global_batch / (cfg.train.micro_batch * p.dp);
-  ScheduleRequest request;
-  request.kind = parse_schedule_kind(p.schedule, cfg.where("parallel.schedule"));
-  request.ranks = static_cast<int>(p.pp);
-  request.microbatches = static_cast<int>(microbatches);
-  request.chunks_per_rank = static_cast<int>(p.chunks);
-  ScheduleOptionNames names;
-  names.kind = "parallel.schedule";
-  names.ranks = "parallel.pp";
-  names.microbatches = "global_batch / (micro_batch x dp)";
-  names.chunks = "parallel.chunks";
-  std::optional<PipelineSchedule> schedule;
-  try {
-    schedule.emplace(generate_schedule(request, cfg.where("parallel.schedule"), names));
-  } catch (const Error& e) {
-    fail(detail::cat("schedule ", p.schedule, " cannot run ", microbatches,
-                     " micro-batches per step on pp = ", p.pp, ": ", e.what_failed()),
-         cfg.where("train.micro_batch"), e.hint());
-  }
-  // Message tags (PipelineSchedule::message_tag) must fit MPI's guaranteed range.
-  if (static_cast<int64_t>(schedule->microbatches()) * schedule->num_stages() > 16383)
-    fail(detail::cat(schedule->microbatches(), " micro-batches x ", schedule->num_stages(),
-                     " stages is more than the pipeline's message tags can tell apart (16383)"),
-         cfg.where("train.micro_batch"), "raise train.micro_batch to run fewer micro-batches");
-  return std::move(*schedule);
-}
 
 void check_trainable(const Config& cfg, int world_size) {
   const ParallelConfig& p = cfg.parallel;
@@ -181,40 +112,7 @@ TrainResult train(const Config& cfg) {
 
 namespace {
 
-// Experts over the ep group. With ep = 1, no capacity limit and no node limit
-// the local dispatcher does the same arithmetic without the exchange machinery
-// (dispatcher stays null). Node-limited routing needs the node size:
-// parallel.ranks_per_node, or the launcher's ranks per node when that is 0.
-// The placement is the identity, or with parallel.expert_slots the round robin
-// of ExpertPlacement::round_robin (replicas of experts 0, 1, ... in the extra
-// slots) until online rebalancing has load statistics.
-struct ExpertSetup {
-  std::optional<ExpertPlacement> placement;
-  std::unique_ptr<ExpertParallelDispatcher<float>> dispatcher;
-  ParallelConfig parallel;  // with ranks_per_node resolved
-};
-
-ExpertSetup make_expert_setup(const Config& cfg, ProcessGroups& groups) {
-  ParallelConfig parallel = cfg.parallel;
-  if (parallel.max_nodes_per_token > 0)
-    parallel.ranks_per_node =
-        ranks_per_node_for_routing(detect_launch_environment(), parallel.ranks_per_node);
-  ExpertSetup setup;
-  setup.parallel = parallel;
-  if (cfg.model.experts > 0 &&
-      (groups.layout.ep > 1 || parallel.capacity_factor > 0 || parallel.max_nodes_per_token > 0)) {
-    setup.placement =
-        parallel.expert_slots > 0
-            ? ExpertPlacement::round_robin(cfg.model.experts, groups.layout.ep,
-                                           parallel.expert_slots)
-            : ExpertPlacement::identity(cfg.model.experts, groups.layout.ep);
-    setup.dispatcher = std::make_unique<ExpertParallelDispatcher<float>>(
-        *groups.ep, *setup.placement, parallel, DispatchWire::for_precision(precision_of(cfg)));
-  }
-  return setup;
-}
-
-// What both step loops share: the run's shape and scales, its data samplers and
+// What the step loop needs besides the step: the run's shape, its data samplers and
 // its process groups. Making it is COLLECTIVE over world (make_process_groups).
 struct RunSetup {
   RunSetup(const Config& cfg, const Dataset& data, Communicator& world)
@@ -228,10 +126,7 @@ struct RunSetup {
         layout{static_cast<int>(cfg.parallel.pp), static_cast<int>(cfg.parallel.dp),
                static_cast<int>(cfg.parallel.ep)},
         groups(make_process_groups(world, layout)),
-        per_rank(global / layout.dp),
-        // Scaled by the GLOBAL batch: summing the ranks' gradients gives the global one.
-        ce_scale(1.0f / static_cast<float>(global * seq)),
-        aux_scale(static_cast<float>(micro) / static_cast<float>(global)) {}
+        per_rank(global / layout.dp) {}
 
   // The first global sample of this rank's dp slice of `step`.
   int64_t slice_start(int64_t step) const { return step * global + groups.dp->rank() * per_rank; }
@@ -242,7 +137,6 @@ struct RunSetup {
   const ParallelLayout layout;
   ProcessGroups groups;
   const int64_t per_rank;  // samples per step on each dp rank
-  const float ce_scale, aux_scale;
 };
 
 // Reporting and bookkeeping, the same for both step loops: the resolved config
@@ -266,27 +160,31 @@ class RunLog {
   void record(const std::string& json_object) {
     if (leader_) progress_->record(json_object);
   }
-  // The run's clock starts here, after setup.
-  void start() { run_start_ = Clock::now(); }
+  // The run's clock starts here, after setup. Says which GEMM kernel computes:
+  // it decides the speed (kernels/gemm_backend.h).
+  void start() {
+    note("sadari: GEMM " + describe_gemm_backend());
+    run_start_ = Clock::now();
+  }
 
-  // After step `step` (0-based) started at `step_start`. sums: {ce, tokens, aux
-  // loss, dropped pairs} of the step's global batch, the same on every rank, so
-  // a diverged loss throws Error on every rank alike.
-  void on_step(int64_t step, Clock::time_point step_start, const double sums[4], double lr,
-               double grad_norm, double flops_per_token, double expert_load) {
+  // After step `step` (0-based) started at `step_start`. The stats are those of
+  // the step's global batch, the same on every rank, so a diverged loss throws
+  // Error on every rank alike.
+  void on_step(int64_t step, Clock::time_point step_start, const StepStats& stats,
+               double flops_per_token) {
     const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-    total_tokens_ += sums[1];
+    total_tokens_ += stats.tokens;
     StepMetrics m;
     m.step = step + 1;
-    m.loss = sums[0] / std::max(1.0, sums[1]);
-    m.aux_loss = sums[2];
-    m.lr = lr;
-    m.grad_norm = grad_norm;
+    m.loss = stats.ce_sum / std::max(1.0, stats.tokens);
+    m.aux_loss = stats.aux_loss;
+    m.lr = stats.lr;
+    m.grad_norm = stats.grad_norm;
     m.seconds = seconds;
-    m.tokens_per_s = sums[1] / seconds;
+    m.tokens_per_s = stats.tokens / seconds;
     m.gflops = m.tokens_per_s * flops_per_token / 1e9;
-    m.expert_load_max_over_mean = expert_load;
-    m.dropped_pairs = static_cast<int64_t>(sums[3]);
+    m.expert_load_max_over_mean = stats.max_over_mean_load;
+    m.dropped_pairs = static_cast<int64_t>(stats.dropped_pairs);
     if (!std::isfinite(m.loss))
       fail(detail::cat("training diverged: loss is ", m.loss, " at step ", m.step),
            cfg_.where("optim.lr"), "lower optim.lr or raise optim.warmup_steps");
@@ -351,194 +249,75 @@ void save_if_due(const Config& cfg, const CheckpointScope& scope, int64_t step, 
                        std::chrono::duration<double>(Clock::now() - t0).count(), " s)"));
 }
 
-// The step loop, from the first collective on. `data` is built, the config checked.
+// The step loop, from the first collective on. `data` is built, the config
+// checked. Every layout runs the same TrainingStep (parallel/training_step.h);
+// pp = 1 is its one-stage schedule.
 TrainResult run_training(const Config& cfg, const Dataset& data, Communicator& world) {
   RunSetup run(cfg, data, world);
   Communicator& dp = *run.groups.dp;
+  Communicator& pp = *run.groups.pp;
   const int64_t seq = run.seq, micro = run.micro;
+  const std::unique_ptr<ExpertSetup> experts = make_expert_setup(cfg, run.groups);
+  TrainingStep training(cfg, run.groups, *experts);
+  ParameterStore& params = training.params();
 
-  ExpertSetup experts = make_expert_setup(cfg, run.groups);
-  Transformer<float> model(cfg.model, cfg.train.seed, experts.dispatcher.get(),
-                           precision_of(cfg));
-  // Replicated experts (placements with several replicas of one expert) get
-  // their gradients summed over the replicas too; see DistributedOptimizer.
-  DistributedOptimizer optimizer(cfg.optim, cfg.parallel, model.params(), run.groups,
-                                 experts.placement ? &*experts.placement : nullptr);
-  // Online rebalancing (off unless parallel.rebalance_every > 0 and ep > 1).
-  ExpertRebalancer rebalancer(cfg, experts.parallel, run.groups, model, experts.placement,
-                              experts.dispatcher.get());
-
-  CheckpointScope checkpoints{&cfg, &world, &run.groups, &model.params(), &optimizer, {}, {}, nullptr};
+  // Online rebalancing (off unless parallel.rebalance_every > 0 and ep > 1;
+  // pp = 1 only, so the one stage is the whole model).
+  ExpertRebalancer rebalancer(cfg, experts->parallel, run.groups, training.stage(0),
+                              experts->placement, experts->dispatcher.get());
+  CheckpointScope checkpoints{&cfg, &world, &run.groups, &params, &training.optimizer(), {}, {}, nullptr};
   if (rebalancer.enabled()) {
     checkpoints.rebalancer = &rebalancer;
     checkpoints.placement_of = [&rebalancer](const Parameter& p) {
       return &rebalancer.placement(block_of_parameter(p.name));
     };
+  } else if (experts->placement) {
+    checkpoints.placement_of = [&experts](const Parameter&) { return &*experts->placement; };
   }
-  else if (experts.placement)
-    checkpoints.placement_of = [&experts](const Parameter&) { return &*experts.placement; };
+  if (training.has_stage_copies()) checkpoints.dualpipe_stages = training.spans();
 
   RunLog log(cfg, data, run.leader);
   const int64_t first_step = resume_if_asked(cfg, checkpoints, log);
-  const double flops_per_token = model.train_flops_per_token(seq);
-  log.note(detail::cat(
-      "sadari: training ", cfg.model.name, " (", model.params().numel() / 1e6,
-      "M parameters on rank 0) for ", run.steps, " steps of ", run.global, " x ", seq,
-      " tokens in ", cfg.train.precision, " on ",
-      world.size() == 1
-          ? std::string("1 process")
-          : detail::cat(world.size(), " processes (dp ", run.layout.dp, ", ep ", run.layout.ep,
-                        ", zero_stage ", cfg.parallel.zero_stage, ")"),
-      " x ", omp_get_max_threads(), " threads; run dir ", cfg.logging.run_dir));
-
-  std::vector<int32_t> inputs(static_cast<size_t>(micro * seq));
-  std::vector<int32_t> targets(inputs.size());
-  typename Transformer<float>::Cache cache;
+  const double flops_per_token = training.train_flops_per_token();
+  std::string layout;
+  if (world.size() == 1) {
+    layout = "1 process";
+  } else if (run.layout.pp == 1) {
+    layout = detail::cat(world.size(), " processes (dp ", run.layout.dp, ", ep ", run.layout.ep,
+                         ", zero_stage ", cfg.parallel.zero_stage, ")");
+  } else {
+    std::string split;
+    for (const auto& span : training.spans()) split += detail::cat(split.empty() ? "" : ",", span.count);
+    layout = detail::cat(world.size(), " processes (pp ", run.layout.pp, " schedule ",
+                         cfg.parallel.schedule, ", layers per stage ", split, ", ",
+                         training.schedule().microbatches(), " micro-batches; dp ", run.layout.dp,
+                         ", ep ", run.layout.ep, ", zero_stage ", cfg.parallel.zero_stage, ")");
+  }
+  log.note(detail::cat("sadari: training ", cfg.model.name, " (", params.numel() / 1e6,
+                       "M parameters on rank 0) for ", run.steps, " steps of ", run.global, " x ",
+                       seq, " tokens in ", cfg.train.precision, " on ", layout, " x ",
+                       omp_get_max_threads(), " threads; run dir ", cfg.logging.run_dir));
   log.start();
 
   for (int64_t step = first_step; step < run.steps; ++step) {
     const auto step_start = Clock::now();
-    model.params().zero_grad();
-    double sums[4] = {0, 0, 0, 0};  // ce, tokens, aux, dropped pairs over this rank's slice
-    std::vector<std::vector<int64_t>> counts;
     const int64_t slice = run.slice_start(step);
-    for (int64_t first = slice; first < slice + run.per_rank; first += micro) {
-      run.train_sampler.fill(first, micro, inputs.data(), targets.data());
-      ForwardResult r = model.forward(inputs.data(), targets.data(), micro, seq, cache);
-      model.backward(cache, run.ce_scale, run.aux_scale);
-      sums[0] += r.ce_sum;
-      sums[1] += static_cast<double>(r.tokens);
-      sums[2] += r.aux_loss * run.aux_scale;
-      sums[3] += static_cast<double>(model.dropped_pairs(cache));
-      add_expert_counts(counts, model.expert_counts(cache));
-    }
-    dp.all_reduce(sums, 4, ReduceOp::sum);
-    sum_counts_over(dp, counts);
-    const double lr = learning_rate(cfg.optim, step, run.steps);
-    const double grad_norm = optimizer.step(lr);
-    model.update_router_biases(counts);
-    log.on_step(step, step_start, sums, lr, grad_norm, flops_per_token,
-                max_over_mean_load(counts));
-    if (const auto moved = rebalancer.after_step(step, counts, optimizer)) {
+    const StepStats stats = training.run(
+        learning_rate(cfg.optim, step, run.steps), [&](int microbatch, int32_t* ids, int32_t* targets) {
+          run.train_sampler.fill(slice + microbatch * micro, micro, ids, targets);
+        });
+    log.on_step(step, step_start, stats, flops_per_token);
+    if (const auto moved = rebalancer.after_step(step, stats.expert_counts, training.optimizer())) {
       log.note(moved->line());
       log.record(moved->json());
-      cache = typename Transformer<float>::Cache{};  // its dispatch states belong to old dispatchers
+      training.forget_caches();
     }
-    save_if_due(cfg, checkpoints, step, log);
-
-    if (log.validation_due(step))
-      log.on_validation(step, validation_loss(cfg.train.eval_batches, dp, nullptr, [&](int64_t b) {
-                          run.val_sampler.fill(b * micro, micro, inputs.data(), targets.data());
-                          return model.forward(inputs.data(), targets.data(), micro, seq, cache);
-                        }));
-  }
-  return log.finish(flops_per_token);
-}
-
-// The step loop under pipeline parallelism (pp > 1). As run_training, except:
-// this rank holds the model stages of its chunks (parallel/stage_partition.h)
-// and runs its action list of the schedule (parallel/pipeline_executor.h) over
-// the micro-batches of its dp slice; the loss, computed on the last stage, and
-// the aux losses of every stage are summed over dp and then pp, so every rank
-// (world rank 0 included) reports the global numbers.
-TrainResult run_pipeline_training(const Config& cfg, const Dataset& data, Communicator& world) {
-  RunSetup run(cfg, data, world);
-  Communicator& dp = *run.groups.dp;
-  Communicator& pp = *run.groups.pp;
-  const int64_t seq = run.seq, micro = run.micro;
-  ExpertSetup experts = make_expert_setup(cfg, run.groups);
-
-  const PipelineSchedule schedule = pipeline_schedule_for(cfg);
-  const std::vector<StageLayers> spans = partition_stages(cfg);
-  SADARI_ASSERT(static_cast<int>(spans.size()) == schedule.num_stages());
-  ParameterStore params(DType::f32);
-  std::vector<std::unique_ptr<TransformerStage<float>>> stages;
-  std::vector<TransformerStage<float>*> chunks;
-  for (int c = 0; c < schedule.chunks_per_rank(); ++c) {
-    const StageLayers& span = spans[static_cast<size_t>(schedule.stage_of(pp.rank(), c))];
-    stages.push_back(std::make_unique<TransformerStage<float>>(cfg.model, span, params,
-                                                               cfg.train.seed,
-                                                               experts.dispatcher.get(),
-                                                               precision_of(cfg)));
-    chunks.push_back(stages.back().get());
-  }
-  PipelineExecutor executor(schedule, pp.rank(), chunks, pp, micro, seq, cfg.model.hidden);
-  DistributedOptimizer optimizer(cfg.optim, cfg.parallel, params, run.groups,
-                                 experts.placement ? &*experts.placement : nullptr);
-  // DualPipe: every stage lives on ranks r and pp-1-r; their gradients and
-  // load counts are summed after each step's backward (parallel/stage_copies.h).
-  const bool stage_copies = schedule.kind() == ScheduleKind::dualpipe;
-  std::unique_ptr<Communicator> copies;
-  if (stage_copies) {
-    copies = make_stage_copy_group(pp);
-    optimizer.set_pipeline_copies(2);
-  }
-
-  CheckpointScope checkpoints{&cfg, &world, &run.groups, &params, &optimizer, {}, {}, nullptr};
-  if (experts.placement)
-    checkpoints.placement_of = [&experts](const Parameter&) { return &*experts.placement; };
-  if (stage_copies) checkpoints.dualpipe_stages = spans;
-
-  RunLog log(cfg, data, run.leader);
-  const int64_t first_step = resume_if_asked(cfg, checkpoints, log);
-  // Model FLOPs per token: every stage once, summed over the pipeline.
-  double flops_per_token = 0;
-  for (const auto& stage : stages) flops_per_token += stage->train_flops_per_token(seq);
-  pp.all_reduce(&flops_per_token, 1, ReduceOp::sum);
-  if (stage_copies) flops_per_token /= 2;
-  std::string split;
-  for (const auto& span : spans) split += detail::cat(split.empty() ? "" : ",", span.count);
-  log.note(detail::cat(
-      "sadari: training ", cfg.model.name, " (", params.numel() / 1e6,
-      "M parameters on rank 0) for ", run.steps, " steps of ", run.global, " x ", seq,
-      " tokens in ", cfg.train.precision, " on ", world.size(), " processes (pp ", run.layout.pp, " schedule ",
-      cfg.parallel.schedule, ", layers per stage ", split, ", ", schedule.microbatches(),
-      " micro-batches; dp ", run.layout.dp, ", ep ", run.layout.ep, ", zero_stage ",
-      cfg.parallel.zero_stage, ") x ", omp_get_max_threads(), " threads; run dir ",
-      cfg.logging.run_dir));
-  log.start();
-
-  for (int64_t step = first_step; step < run.steps; ++step) {
-    const auto step_start = Clock::now();
-    params.zero_grad();
-    const int64_t slice = run.slice_start(step);
-    const PipelineStepStats stats = executor.run_step(
-        [&](int microbatch, int32_t* ids, int32_t* targets) {
-          run.train_sampler.fill(slice + microbatch * micro, micro, ids, targets);
-        },
-        run.ce_scale, run.aux_scale);
-    // ce and tokens live on the last stage, aux losses on every MoE stage.
-    double sums[4] = {stats.ce_sum, stats.tokens, stats.aux_loss * run.aux_scale,
-                      stats.dropped_pairs};
-    dp.all_reduce(sums, 4, ReduceOp::sum);
-    pp.all_reduce(sums, 4, ReduceOp::sum);
-    std::vector<std::vector<std::vector<int64_t>>> counts = stats.expert_counts;
-    std::vector<std::vector<int64_t>> all_counts;  // every MoE block of this rank, for the report
-    for (auto& chunk_counts : counts) sum_counts_over(dp, chunk_counts);
-    if (stage_copies) {
-      sum_gradients_over_copies(params, *copies);
-      // Both ranks of a pair list their two stages in stage order.
-      const bool swapped = schedule.stage_of(pp.rank(), 0) > schedule.stage_of(pp.rank(), 1);
-      if (swapped) std::swap(counts[0], counts[1]);
-      sum_counts_over_copies(counts, *copies);
-      if (swapped) std::swap(counts[0], counts[1]);
-    }
-    for (const auto& chunk_counts : counts)
-      all_counts.insert(all_counts.end(), chunk_counts.begin(), chunk_counts.end());
-    const double lr = learning_rate(cfg.optim, step, run.steps);
-    const double grad_norm = optimizer.step(lr);
-    for (size_t c = 0; c < stages.size(); ++c)
-      if (!counts[c].empty()) stages[c]->update_router_biases(counts[c]);
-    // The worst expert load over the whole model: the max over the stages.
-    double load = max_over_mean_load(all_counts);
-    pp.all_reduce(&load, 1, ReduceOp::max);
-    log.on_step(step, step_start, sums, lr, grad_norm, flops_per_token, load);
     save_if_due(cfg, checkpoints, step, log);
 
     // Each validation batch goes through the whole pipeline.
     if (log.validation_due(step))
-      log.on_validation(step, validation_loss(cfg.train.eval_batches, dp, &pp, [&](int64_t b) {
-                          return executor.forward_only([&](int, int32_t* ids, int32_t* targets) {
+      log.on_validation(step, validation_loss(cfg.train.eval_batches, dp, run.layout.pp > 1 ? &pp : nullptr, [&](int64_t b) {
+                          return training.forward_only([&](int, int32_t* ids, int32_t* targets) {
                             run.val_sampler.fill(b * micro, micro, ids, targets);
                           });
                         }));
@@ -561,7 +340,6 @@ TrainResult train(const Config& cfg, Communicator& world) {
     fail("the data has no validation split", cfg.where("data.val_fraction"),
          "set data.val_path or a data.val_fraction > 0");
   try {
-    if (cfg.parallel.pp > 1) return run_pipeline_training(cfg, data, world);
     return run_training(cfg, data, world);
   } catch (const RankFailure&) {
     throw;

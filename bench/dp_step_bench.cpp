@@ -8,7 +8,8 @@
 //             (no communication at all) over the per-rank work of the dp step:
 //             global_batch / N sequences in micro-batches of train.micro_batch,
 //             the optimizer over the whole model;
-//   dp step   the real dp (x ep) step: the same micro-batches per rank, then
+//   dp step   the real dp (x ep) step (parallel/training_step.h, as `sadari
+//             train` runs it): the same micro-batches per rank, then
 //             loss/count all-reduce, bucketed gradient reduction and the
 //             optimizer (ZeRO-1 shard update + all-gather, or replicated AdamW
 //             for zero_stage 0).
@@ -36,10 +37,10 @@
 #include "core/config_load.h"
 #include "core/error.h"
 #include "data/dataset.h"
-#include "model/transformer.h"
+#include "kernels/gemm_backend.h"
 #include "optim/lr_schedule.h"
-#include "parallel/distributed_optimizer.h"
-#include "parallel/expert_parallel_dispatcher.h"
+#include "parallel/expert_setup.h"
+#include "parallel/training_step.h"
 
 #ifndef SADARI_SOURCE_DIR
 #define SADARI_SOURCE_DIR "."
@@ -48,63 +49,16 @@
 namespace sadari {
 namespace {
 
-using bench::Clock;
 using bench::median;
-constexpr auto since = bench::seconds_since;
 
 
-// Seconds of each part of one step.
+// Seconds of each part of one step, on the rank on the critical path.
 struct StepTimes {
   double compute = 0, wait = 0, stats = 0, reduce = 0, optimizer = 0;
   // The step on the critical path (wait is reported, not counted: it overlaps
   // the slowest rank's compute).
   double total() const { return compute + stats + reduce + optimizer; }
 };
-
-// One training step as the trainer runs it, over `groups` (size-1 groups for
-// the baseline), timing its parts.
-StepTimes timed_step(const Config& cfg, int64_t step, const WindowSampler& sampler,
-                     Transformer<float>& model, typename Transformer<float>::Cache& cache,
-                     DistributedOptimizer& opt, ProcessGroups& groups, int64_t first_sample,
-                     int64_t sequences) {
-  const int64_t seq = cfg.train.seq_len, micro = cfg.train.micro_batch;
-  const int64_t global = cfg.train.global_batch;
-  std::vector<int32_t> inputs(static_cast<size_t>(micro * seq)), targets(inputs.size());
-  StepTimes t;
-  auto start = Clock::now();
-  model.params().zero_grad();
-  double sums[2] = {0, 0};
-  std::vector<int64_t> counts;
-  for (int64_t first = first_sample; first < first_sample + sequences; first += micro) {
-    sampler.fill(first, micro, inputs.data(), targets.data());
-    const ForwardResult r = model.forward(inputs.data(), targets.data(), micro, seq, cache);
-    model.backward(cache, 1.0f / static_cast<float>(global * seq),
-                   static_cast<float>(micro) / static_cast<float>(global));
-    sums[0] += r.ce_sum;
-    sums[1] += static_cast<double>(r.tokens);
-    const auto layer_counts = model.expert_counts(cache);
-    std::vector<int64_t> flat;
-    for (const auto& l : layer_counts) flat.insert(flat.end(), l.begin(), l.end());
-    if (counts.empty()) counts.assign(flat.size(), 0);
-    for (size_t i = 0; i < flat.size(); ++i) counts[i] += flat[i];
-  }
-  t.compute = since(start);
-  // Waiting for the slowest rank's compute, kept out of the communication parts.
-  start = Clock::now();
-  groups.dp->barrier();
-  t.wait = since(start);
-  start = Clock::now();
-  groups.dp->all_reduce(sums, 2, ReduceOp::sum);
-  groups.dp->all_reduce(counts.data(), static_cast<int64_t>(counts.size()), ReduceOp::sum);
-  t.stats = since(start);
-  start = Clock::now();
-  opt.reduce_gradients();
-  t.reduce = since(start);
-  start = Clock::now();
-  opt.update(learning_rate(cfg.optim, step, cfg.train.steps));
-  t.optimizer = since(start);
-  return t;
-}
 
 int run(int argc, char** argv) {
   MpiEnvironment mpi(&argc, &argv);
@@ -126,8 +80,9 @@ int run(int argc, char** argv) {
   }
   std::vector<std::string> overrides = a.all("set");
   overrides.push_back("parallel.dp=" + std::to_string(world.size()));
-  const Config cfg = load_config(
-      a.value("config", std::string(SADARI_SOURCE_DIR) + "/configs/tiny-moe.yaml"), overrides);
+  const std::string config_path =
+      a.value("config", std::string(SADARI_SOURCE_DIR) + "/configs/tiny-moe.yaml");
+  const Config cfg = load_config(config_path, overrides);
   const int steps = std::stoi(a.value("steps", "10")), warmup = std::stoi(a.value("warmup", "3"));
   if (cfg.train.threads > 0) omp_set_num_threads(static_cast<int>(cfg.train.threads));
 
@@ -139,56 +94,57 @@ int run(int argc, char** argv) {
   const int P = world.size(), ep = static_cast<int>(cfg.parallel.ep);
   const int64_t per_rank = cfg.train.global_batch / P;
 
-  // Slowest rank's times, per step.
-  auto run_phase = [&](Transformer<float>& model, DistributedOptimizer& opt, ProcessGroups& groups,
-                       int64_t first_of_rank) {
+  // Slowest rank's times, per step: TrainingStep's own timing of its parts
+  // (parallel/training_step.h), taken on the rank whose compute took longest.
+  // The other ranks' statistics part starts by waiting for it: their longest
+  // excess over the slowest rank's is the reported wait.
+  int64_t reduced_bytes = 0;
+  auto run_phase = [&](const Config& phase_cfg, ProcessGroups& groups, int64_t first_of_rank) {
+    const std::unique_ptr<ExpertSetup> experts = make_expert_setup(phase_cfg, groups);
+    TrainingStep training(phase_cfg, groups, *experts);
+    reduced_bytes = training.optimizer().reduced_elements() * 4;
+    const int64_t micro = phase_cfg.train.micro_batch;
     std::vector<StepTimes> out;
-    typename Transformer<float>::Cache cache;  // reused: steady-state steps allocate nothing
     for (int s = 0; s < warmup + steps; ++s) {
       world.barrier();
-      StepTimes t = timed_step(cfg, s, sampler, model, cache, opt, groups,
-                               s * cfg.train.global_batch + first_of_rank, per_rank);
-      // The critical path: the parts of the rank whose compute took longest (its
-      // wait is ~0); `wait` reports the imbalance, the longest wait of any rank.
-      double parts[5] = {t.compute, t.wait, t.stats, t.reduce, t.optimizer};
-      std::vector<double> all(static_cast<size_t>(5 * world.size()));
-      world.all_gather(parts, all.data(), 5, DType::f64);
+      const int64_t first = s * cfg.train.global_batch + first_of_rank;
+      const StepStats st = training.run(
+          learning_rate(cfg.optim, s, cfg.train.steps), [&](int m, int32_t* ids, int32_t* targets) {
+            sampler.fill(first + m * micro, micro, ids, targets);
+          });
+      const StepSeconds& t = st.seconds;
+      double parts[4] = {t.compute, t.statistics, t.gradient_reduction, t.optimizer};
+      std::vector<double> all(static_cast<size_t>(4 * world.size()));
+      world.all_gather(parts, all.data(), 4, DType::f64);
       int slowest = 0;
+      for (int r = 0; r < world.size(); ++r)
+        if (all[4 * r] > all[4 * slowest]) slowest = r;
+      const double* c = all.data() + 4 * slowest;
       double longest_wait = 0;
-      for (int r = 0; r < world.size(); ++r) {
-        if (all[5 * r] > all[5 * slowest]) slowest = r;
-        longest_wait = std::max(longest_wait, all[5 * r + 1]);
-      }
-      const double* c = all.data() + 5 * slowest;
-      if (s >= warmup) out.push_back(StepTimes{c[0], longest_wait, c[2], c[3], c[4]});
+      for (int r = 0; r < world.size(); ++r)
+        longest_wait = std::max(longest_wait, all[4 * r + 1] - c[1]);
+      if (s >= warmup) out.push_back(StepTimes{c[0], longest_wait, c[1], c[2], c[3]});
     }
     return out;
   };
 
-  // Baseline: one process's step over this rank's share, every rank at once.
+  // Baseline: one process's step over this rank's share, every rank at once:
+  // the same config with one rank's batch and no parallelism.
   std::vector<StepTimes> base;
   {
     SelfCommunicator self;
     ProcessGroups solo = make_process_groups(self, ParallelLayout{1, 1, 1});
-    Transformer<float> model(cfg.model, cfg.train.seed);
-    ParallelConfig solo_parallel = cfg.parallel;
-    solo_parallel.dp = solo_parallel.ep = 1;
-    DistributedOptimizer opt(cfg.optim, solo_parallel, model.params(), solo);
-    base = run_phase(model, opt, solo, world.rank() * per_rank);
+    std::vector<std::string> solo_overrides = a.all("set");
+    for (const char* s : {"parallel.dp=1", "parallel.ep=1"}) solo_overrides.push_back(s);
+    solo_overrides.push_back("train.global_batch=" + std::to_string(per_rank));
+    const Config solo_cfg = load_config(config_path, solo_overrides);
+    base = run_phase(solo_cfg, solo, world.rank() * per_rank);
   }
   // The dp (x ep) step.
   std::vector<StepTimes> dp;
-  int64_t reduced_bytes = 0;
   {
     ProcessGroups groups = make_process_groups(world, ParallelLayout{1, P, ep});
-    std::unique_ptr<ExpertParallelDispatcher<float>> dispatcher;
-    if (ep > 1)
-      dispatcher = std::make_unique<ExpertParallelDispatcher<float>>(
-          *groups.ep, ExpertPlacement::identity(cfg.model.experts, ep), cfg.parallel);
-    Transformer<float> model(cfg.model, cfg.train.seed, dispatcher.get());
-    DistributedOptimizer opt(cfg.optim, cfg.parallel, model.params(), groups);
-    reduced_bytes = opt.reduced_elements() * 4;
-    dp = run_phase(model, opt, groups, groups.coords.dp * per_rank);
+    dp = run_phase(cfg, groups, groups.coords.dp * per_rank);
   }
 
   if (world.rank() == 0) {
@@ -231,6 +187,7 @@ int run(int argc, char** argv) {
 }  // namespace sadari
 
 int main(int argc, char** argv) {
+  sadari::select_gemm_kernel(argv);  // first: may restart the process
   try {
     return sadari::run(argc, argv);
   } catch (const sadari::Error& e) {

@@ -1,8 +1,9 @@
 // train_step_bench: how much of a CPU training step is GEMM.
 //
 // Runs the training step of one config (default configs/small-moe.yaml) in this
-// process, the way `sadari train` does (forward and backward per micro-batch,
-// gradient clipping, AdamW, router-bias update), and reports
+// process: the very TrainingStep `sadari train` runs (parallel/training_step.h:
+// forward and backward per micro-batch, gradient reduction, clipping, AdamW,
+// router-bias update), and reports
 //   - tokens/s and model GFLOP/s (Transformer::train_flops_per_token x tokens/s);
 //   - the sgemm baseline: GFLOP/s of single-precision GEMM at each GEMM shape of
 //     the model's step, measured in this same process;
@@ -50,10 +51,12 @@
 #include "core/profile.h"
 #include "data/dataset.h"
 #include "kernels/cpu/gemm.h"
-#include "model/transformer.h"
-#include "optim/adamw.h"
-#include "optim/grad_clip.h"
+#include "kernels/gemm_backend.h"
+#include "comm/process_groups.h"
+#include "comm/self_communicator.h"
 #include "optim/lr_schedule.h"
+#include "parallel/expert_setup.h"
+#include "parallel/training_step.h"
 
 #ifndef SADARI_SOURCE_DIR
 #define SADARI_SOURCE_DIR "."
@@ -255,13 +258,18 @@ int run(int argc, char** argv) {
   const Dataset data = Dataset::build(cfg.data, data_options);
   const WindowSampler sampler = data.train_sampler(cfg.train.seed);
 
-  Transformer<float> model(cfg.model, cfg.train.seed, nullptr,
-                           parse_compute_precision(cfg.train.precision, cfg.where("train.precision")));
-  AdamW optimizer(cfg.optim, model.params());
-  const double flops_per_token = model.train_flops_per_token(seq);
+  // The training step `sadari train` runs (parallel/training_step.h), in one process.
+  if (cfg.parallel.pp * cfg.parallel.dp != 1)
+    fail("train_step_bench runs one process", cfg.where("parallel.dp"),
+         "set parallel.pp=1 and parallel.dp=1 (bench/dp_step_bench times data parallelism)");
+  SelfCommunicator world;
+  ProcessGroups groups = make_process_groups(world, ParallelLayout{1, 1, 1});
+  const std::unique_ptr<ExpertSetup> experts = make_expert_setup(cfg, groups);
+  TrainingStep training(cfg, groups, *experts);
+  const double flops_per_token = training.train_flops_per_token();
   std::printf("train_step_bench: %s (%.2fM parameters), %lld x %lld tokens per step "
               "(micro-batch %lld), %d threads\n",
-              cfg.model.name.c_str(), double(model.params().numel()) / 1e6, (long long)global,
+              cfg.model.name.c_str(), double(training.params().numel()) / 1e6, (long long)global,
               (long long)seq, (long long)micro, threads);
   std::fflush(stdout);
 
@@ -317,10 +325,6 @@ int run(int argc, char** argv) {
   };
 
   // --- the training steps ---
-  std::vector<int32_t> inputs(static_cast<size_t>(micro * seq)), targets(inputs.size());
-  typename Transformer<float>::Cache cache;
-  const float ce_scale = 1.0f / static_cast<float>(global * seq);
-  const float aux_scale = static_cast<float>(micro) / static_cast<float>(global);
   double timed_seconds = 0, timed_tokens = 0, worst_load = 0;
   std::vector<double> step_seconds;
   Profile prof;
@@ -331,41 +335,19 @@ int run(int argc, char** argv) {
     reset_profile();
     set_profiling(timed);
     const auto t0 = Clock::now();
-    model.params().zero_grad();
-    std::vector<std::vector<int64_t>> counts;
-    int64_t tokens = 0;
-    for (int64_t first = step * global; first < (step + 1) * global; first += micro) {
-      sampler.fill(first, micro, inputs.data(), targets.data());
-      const ForwardResult r = model.forward(inputs.data(), targets.data(), micro, seq, cache);
-      model.backward(cache, ce_scale, aux_scale);
-      tokens += r.tokens;
-      const auto c = model.expert_counts(cache);
-      if (counts.empty())
-        counts = c;
-      else
-        for (size_t l = 0; l < c.size(); ++l)
-          for (size_t e = 0; e < c[l].size(); ++e) counts[l][e] += c[l][e];
-    }
-    {
-      ProfileScope scope(ProfileCategory::optimizer);
-      clip_gradients(model.params(), cfg.optim.grad_clip);
-      optimizer.step(learning_rate(cfg.optim, step, total_steps));
-    }
-    model.update_router_biases(counts);
+    const StepStats stats = training.run(
+        learning_rate(cfg.optim, step, total_steps), [&](int m, int32_t* ids, int32_t* targets) {
+          sampler.fill(step * global + m * micro, micro, ids, targets);
+        });
     const double s = seconds_since(t0);
     set_profiling(false);
     if (!timed) continue;
     const Profile p = profile_totals();
     for (size_t c = 0; c < p.seconds.size(); ++c) prof.seconds[c] += p.seconds[c];
     timed_seconds += s;
-    timed_tokens += double(tokens);
+    timed_tokens += stats.tokens;
     step_seconds.push_back(s);
-    for (const auto& layer : counts) {
-      int64_t total = 0, peak = 0;
-      for (int64_t c : layer) total += c, peak = std::max(peak, c);
-      if (total > 0)
-        worst_load = std::max(worst_load, double(peak) * double(layer.size()) / double(total));
-    }
+    worst_load = std::max(worst_load, stats.max_over_mean_load);
     std::fprintf(stderr, "  step %lld: %.3f s\n", (long long)(step - opt.warmup + 1), s);
     if (opt.baseline) {
       baseline_round();
@@ -466,6 +448,7 @@ int run(int argc, char** argv) {
 }  // namespace sadari
 
 int main(int argc, char** argv) {
+  sadari::select_gemm_kernel(argv);  // first: may restart the process
   try {
     return sadari::run(argc, argv);
   } catch (const std::exception& e) {

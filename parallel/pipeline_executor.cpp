@@ -46,6 +46,14 @@ void PipelineExecutor::release_cache(int chunk, std::unique_ptr<PooledCache> cac
   free_caches_[static_cast<size_t>(chunk)].push_back(std::move(cache));
 }
 
+void PipelineExecutor::forget_caches() {
+  for (auto& pool : free_caches_) {
+    for (auto& cache : pool)
+      for (auto& request : cache->sends) pp_.wait(*request);
+    pool.clear();
+  }
+}
+
 PipelineExecutor::Slot& PipelineExecutor::slot(int chunk, int microbatch) {
   SADARI_ASSERT(chunk >= 0 && chunk < static_cast<int>(slots_.size()));
   SADARI_ASSERT(microbatch >= 0 && microbatch < schedule_.microbatches());

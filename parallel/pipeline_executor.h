@@ -98,6 +98,10 @@ class PipelineExecutor {
 
   int peak_live_activations() const { return peak_live_; }
 
+  // Drops the pooled forward caches (after waiting for their sends): after
+  // experts moved between ranks, their dispatch states belong to old dispatchers.
+  void forget_caches();
+
  private:
   struct PooledCache {
     typename TransformerStage<float>::Cache cache;
