@@ -77,8 +77,8 @@ std::string save_training_checkpoint(const CheckpointScope& s, int64_t steps_don
     if (!group.sharded) continue;
     const ParamBuckets& buckets = *group.buckets;
     const int r = group.comm->rank();
-    const float* m = group.sharded->first_moment_shard().data();
-    const float* v = group.sharded->second_moment_shard().data();
+    const float* m = group.sharded->first_moment_shard().data<float>();
+    const float* v = group.sharded->second_moment_shard().data<float>();
     for (size_t b = 0; b < buckets.buckets().size(); ++b) {
       const auto& bucket = buckets.buckets()[b];
       const int64_t lo = bucket.begin + r * bucket.shard_size;

@@ -7,10 +7,11 @@
 // Parameters with trainable == false (the router bias) are skipped: they are
 // updated by aux-loss-free balancing, not by gradient.
 //
-// The element-wise rule (adamw_update) is shared with the sharded optimizer
+// The element-wise rule is one kernel behind the compute interface
+// (ops::adamw_update, kernels/ops.h), shared with the sharded optimizer
 // (optim/zero1_adamw.h), so a ZeRO-1 step is bit-identical to this one on the
 // same gradients: AdamW is element-wise, sharding only decides who computes which
-// element.
+// element. The moments are Tensors on the context's device.
 // Ownership: keeps pointers to the store's parameters; the store must outlive it.
 #pragma once
 
@@ -19,26 +20,19 @@
 
 #include "core/config.h"
 #include "core/parameter.h"
+#include "kernels/adamw_coefficients.h"
+#include "kernels/exec_context.h"
 
 namespace sadari {
 
 // The per-step scalars of one AdamW update (step t >= 1, learning rate lr).
-struct AdamWCoefficients {
-  float b1, b2;
-  float step_size;       // lr / (1 - b1^t)
-  float inv_sqrt_bias2;  // 1 / sqrt(1 - b2^t)
-  float eps;
-  float decay;           // 1 - lr * weight_decay: the factor for parameters with decay
-  static AdamWCoefficients at(const OptimConfig& cfg, double lr, int64_t t);
-};
-
-// Updates n elements in place. with_decay: the parameter has weight decay.
-void adamw_update(const AdamWCoefficients& c, bool with_decay, float* w, const float* g, float* m,
-                  float* v, int64_t n);
+AdamWCoefficients adamw_coefficients(const OptimConfig& cfg, double lr, int64_t t);
 
 class AdamW {
  public:
-  AdamW(const OptimConfig& cfg, ParameterStore& params);
+  // ctx: where the parameters, gradients and moments live and the update runs.
+  AdamW(const OptimConfig& cfg, ParameterStore& params,
+        const ExecContext& ctx = ExecContext::cpu());
   // One update with learning rate lr from the gradients currently in the store.
   void step(double lr);
   int64_t steps_taken() const { return t_; }
@@ -54,6 +48,7 @@ class AdamW {
 
  private:
   OptimConfig cfg_;
+  ExecContext ctx_;
   std::vector<Parameter*> params_;
   std::vector<Tensor> m_, v_;
   int64_t t_ = 0;

@@ -5,7 +5,7 @@
 // leaves), and all-gathers the updated shards so every rank ends the step with the
 // full, identical parameters.
 //
-// Numerics: the update is adamw_update (optim/adamw.h), element-wise, so on the
+// Numerics: the update is ops::adamw_update (kernels/ops.h), element-wise, so on the
 // same summed gradients a sharded step gives bit-identical weights to the
 // replicated AdamW; only who computes which element changes. Memory per rank:
 // 3 x (parameters / group size) floats of optimizer state instead of 3 x parameters.
@@ -22,6 +22,8 @@
 
 #include "comm/communicator.h"
 #include "core/config.h"
+#include "core/tensor.h"
+#include "kernels/exec_context.h"
 #include "optim/adamw.h"
 #include "optim/param_buckets.h"
 
@@ -30,7 +32,9 @@ namespace sadari {
 class ShardedAdamW {
  public:
   // REQUIRES buckets.group_size() == group.size().
-  ShardedAdamW(const OptimConfig& cfg, ParamBuckets& buckets, Communicator& group);
+  // ctx: where the shards (master weights, moments) live and the update runs.
+  ShardedAdamW(const OptimConfig& cfg, ParamBuckets& buckets, Communicator& group,
+               const ExecContext& ctx = ExecContext::cpu());
 
   // Elements of this rank's shards, all buckets concatenated in bucket order.
   int64_t shard_elements() const { return shard_total_; }
@@ -43,9 +47,10 @@ class ShardedAdamW {
   void step(double lr, const float* grad_shard);
   int64_t steps_taken() const { return t_; }
 
-  const std::vector<float>& master_shard() const { return master_; }
-  const std::vector<float>& first_moment_shard() const { return m_; }
-  const std::vector<float>& second_moment_shard() const { return v_; }
+  // [shard_elements()] f32 tensors on the context's device.
+  const Tensor& master_shard() const { return master_; }
+  const Tensor& first_moment_shard() const { return m_; }
+  const Tensor& second_moment_shard() const { return v_; }
 
   // Moving optimizer state with parameters (parallel/expert_migration.h):
   // gather_moments fills m and v with the full moments in the buckets' flat
@@ -58,6 +63,7 @@ class ShardedAdamW {
 
  private:
   OptimConfig cfg_;
+  ExecContext ctx_;
   ParamBuckets* buckets_;
   Communicator* group_;
   int64_t shard_total_ = 0;
@@ -65,7 +71,7 @@ class ShardedAdamW {
   // Per bucket, this rank's shard as parameter pieces, offsets relative to the
   // start of the concatenated shards (flat_offset rewritten).
   std::vector<ParamBuckets::Segment> segments_;
-  std::vector<float> master_, m_, v_;
+  Tensor master_, m_, v_;  // this rank's shards
   int64_t t_ = 0;
 };
 

@@ -2,28 +2,19 @@
 
 #include "core/error.h"
 #include "core/profile.h"
+#include "kernels/ops.h"
 
 namespace sadari {
 
-namespace {
-double sum_squares(const float* g, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(g[i]) * static_cast<double>(g[i]);
-  return s;
-}
-void scale_in_place(float* g, int64_t n, float factor) {
-  for (int64_t i = 0; i < n; ++i) g[i] *= factor;
-}
-}  // namespace
-
-GradientSync::GradientSync(ParamBuckets& buckets, Communicator& group, Mode mode)
-    : buckets_(&buckets), group_(&group), mode_(mode) {
+GradientSync::GradientSync(ParamBuckets& buckets, Communicator& group, Mode mode,
+                           const ExecContext& ctx)
+    : buckets_(&buckets), group_(&group), mode_(mode), ctx_(ctx) {
   SADARI_CHECK(buckets.group_size() == group.size(), "GradientSync: buckets laid out for ",
                buckets.group_size(), " ranks, group ", group.name(), " has ", group.size());
   if (mode_ == Mode::reduce_scatter) {
     int64_t total = 0;
     for (const auto& b : buckets.buckets()) total += b.shard_size;
-    shard_.assign(static_cast<size_t>(total), 0.0f);
+    shard_ = Tensor::zeros({total}, DType::f32, ctx_.device);
   }
 }
 
@@ -34,7 +25,7 @@ void GradientSync::reduce() {
     if (mode_ == Mode::all_reduce) {
       group_->all_reduce(grads + b.begin, grads + b.begin, b.size, DType::f32, ReduceOp::sum);
     } else {
-      group_->reduce_scatter(grads + b.begin, shard_.data() + shard_cursor, b.shard_size,
+      group_->reduce_scatter(grads + b.begin, shard_.data<float>() + shard_cursor, b.shard_size,
                              DType::f32, ReduceOp::sum);
       shard_cursor += b.shard_size;
     }
@@ -42,19 +33,21 @@ void GradientSync::reduce() {
 }
 
 double GradientSync::owned_sum_squares() const {
-  if (mode_ == Mode::reduce_scatter) return sum_squares(shard_.data(), shard_elements());
+  if (mode_ == Mode::reduce_scatter) return ops::sum_squares(ctx_, shard_);
   double s = 0;
   const int r = group_->rank();
   for (const auto& b : buckets_->buckets())
-    s += sum_squares(buckets_->grads() + b.begin + r * b.shard_size, b.shard_size);
+    s += ops::sum_squares(ctx_, grads_view(b.begin + r * b.shard_size, b.shard_size));
   return s;
 }
 
 void GradientSync::scale(float factor) {
-  if (mode_ == Mode::reduce_scatter)
-    scale_in_place(shard_.data(), shard_elements(), factor);
-  else
-    scale_in_place(buckets_->grads(), buckets_->size(), factor);
+  ops::scale(ctx_, mode_ == Mode::reduce_scatter ? shard_ : grads_view(0, buckets_->size()),
+             factor);
+}
+
+Tensor GradientSync::grads_view(int64_t begin, int64_t count) const {
+  return Tensor::wrap(buckets_->grads() + begin, {count}, DType::f32, ctx_.device);
 }
 
 }  // namespace sadari

@@ -21,6 +21,8 @@
 // experts, edp ranks different shards) it gives the global norm with no element
 // counted twice (see DistributedOptimizer).
 //
+// The sums and the scaling run through the compute interface (kernels/ops.h) on
+// `ctx`, where the shard lives.
 // Ownership: borrows buckets and group (both must outlive it).
 // COLLECTIVE over the group: reduce().
 #pragma once
@@ -28,6 +30,8 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "core/tensor.h"
+#include "kernels/exec_context.h"
 #include "optim/param_buckets.h"
 
 namespace sadari {
@@ -37,14 +41,15 @@ class GradientSync {
   enum class Mode { all_reduce, reduce_scatter };
 
   // REQUIRES buckets.group_size() == group.size().
-  GradientSync(ParamBuckets& buckets, Communicator& group, Mode mode);
+  GradientSync(ParamBuckets& buckets, Communicator& group, Mode mode,
+               const ExecContext& ctx = ExecContext::cpu());
 
   Mode mode() const { return mode_; }
   // COLLECTIVE. Reduces the gradients currently in the buckets.
   void reduce();
   // reduce_scatter mode: this rank's summed shards (buckets concatenated).
-  float* grad_shard() { return shard_.data(); }
-  int64_t shard_elements() const { return static_cast<int64_t>(shard_.size()); }
+  float* grad_shard() { return shard_.defined() ? shard_.data<float>() : nullptr; }
+  int64_t shard_elements() const { return shard_.defined() ? shard_.numel() : 0; }
 
   // After reduce(): sum of squares of this rank's shards of the reduced gradient
   // (double accumulation, fixed order).
@@ -54,10 +59,14 @@ class GradientSync {
   void scale(float factor);
 
  private:
+  // The buckets' gradients [begin, begin + count) as a tensor view.
+  Tensor grads_view(int64_t begin, int64_t count) const;
+
   ParamBuckets* buckets_;
   Communicator* group_;
   Mode mode_;
-  std::vector<float> shard_;  // reduce_scatter mode only
+  ExecContext ctx_;
+  Tensor shard_;  // reduce_scatter mode only: [shard elements] f32 on ctx_.device
 };
 
 }  // namespace sadari

@@ -8,8 +8,7 @@ template <typename T> void add(const T* a, const T* b, T* out, int64_t n);   // 
 template <typename T> void add_inplace(T* y, const T* x, int64_t n);        // y += x
 template <typename T> void axpy(T alpha, const T* x, T* y, int64_t n);      // y += alpha x
 template <typename T> void scale(T* x, T alpha, int64_t n);                 // x *= alpha
-// sum x^2 in double, over fixed-size chunks added in order: the same result for
-// any thread count.
+// sum x^2 in double, one sequential sum: the same result for any thread count.
 template <typename T> double sum_squares(const T* x, int64_t n);
 // Rounds every value to the nearest bf16 (round-to-nearest-even), in place:
 // the CPU emulation of bf16 storage.
