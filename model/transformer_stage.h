@@ -34,6 +34,7 @@
 
 #include <vector>
 
+#include "core/stage_span.h"
 #include "model/transformer_block.h"
 #include "model/weight_grad_tape.h"
 
@@ -43,15 +44,6 @@ struct ForwardResult {
   double ce_sum = 0;     // sum of token cross-entropies over counted targets (nats)
   int64_t tokens = 0;    // counted targets
   double aux_loss = 0;   // sum over MoE layers of their (alpha-weighted) aux losses
-};
-
-// A stage's place in the model: blocks [first, first + count).
-struct StageSpan {
-  int64_t first = 0;
-  int64_t count = 0;
-  bool has_embedding = false;  // stage 0
-  bool has_head = false;       // the last stage: final norm, head, loss
-  int64_t end() const { return first + count; }
 };
 
 // Adds per-block expert counts (the layout of TransformerStage::expert_counts)

@@ -22,12 +22,13 @@
 #include <vector>
 
 #include "core/config.h"
-#include "model/transformer_stage.h"
+#include "core/stage_span.h"
 
 namespace sadari {
 
 // A stage: blocks [first, first + count), with the embedding (first stage) and
-// the head (last stage); model/transformer_stage.h runs it.
+// the head (last stage); model/transformer_stage.h runs it. Plain data
+// (core/stage_span.h), so the planner plans stages without linking the model.
 using StageLayers = StageSpan;
 
 // Estimated forward FLOPs per token of block `layer` at sequence length `seq`.
