@@ -21,6 +21,9 @@
 #if SADARI_HAVE_CUDA
 #include "kernels/cuda/backend_info.h"
 #endif
+#if SADARI_HAVE_NCCL
+#include "comm/nccl/nccl_communicator.h"
+#endif
 
 namespace sadari {
 
@@ -159,6 +162,9 @@ int cmd_version(const std::vector<std::string>& args) {
   std::printf("cpu backend: OpenMP; GEMM %s\n", describe_gemm_backend().c_str());
 #if SADARI_HAVE_CUDA
   std::printf("cuda backend: %s\n", cuda::backend_info().c_str());
+#if SADARI_HAVE_NCCL
+  std::printf("nccl: NCCL %s\n", nccl_library_version().c_str());
+#endif
 #else
   std::printf("cuda backend: not built (configure with -DSADARI_CUDA=ON)\n");
 #endif

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "comm/communicator_checks.h"
+#include "comm/nccl/nccl_check.h"
 #include "core/error.h"
 
 namespace sadari {
@@ -101,11 +102,8 @@ NcclCommunicator::~NcclCommunicator() {
 
 void NcclCommunicator::check_nccl(int result, const char* operation) const {
   if (result == ncclSuccess) return;
-  const char* detail_text = comm_ != nullptr ? ncclGetLastError(comm_) : "";
-  fail(detail::cat(operation, " failed: ", ncclGetErrorString(static_cast<ncclResult_t>(result)),
-                   (detail_text && *detail_text) ? detail::cat(" (", detail_text, ")") : ""),
-       where_in(*this),
-       "if a peer rank failed, its own error comes first; NCCL_DEBUG=WARN prints NCCL's reason");
+  const char* detail_text = comm_ != nullptr ? ncclGetLastError(comm_) : nullptr;
+  nccl::throw_nccl_error(operation, result, where_in(*this), detail_text ? detail_text : "");
 }
 
 void NcclCommunicator::check_cuda(int error, const char* operation) const {
@@ -131,7 +129,7 @@ void NcclCommunicator::synchronize(const char* operation, int peer, int tag) {
     ncclResult_t async_error = ncclSuccess;
     check_nccl(ncclCommGetAsyncError(comm_, &async_error), "ncclCommGetAsyncError");
     if (async_error != ncclSuccess && async_error != ncclInProgress) {
-      const std::string reason = ncclGetErrorString(async_error);
+      const std::string reason = nccl::error_string(async_error);
       ncclCommAbort(comm_);  // frees the device side; the communicator is unusable now
       comm_ = nullptr;
       fail(detail::cat(operation, " failed: NCCL reported ", reason),
@@ -337,6 +335,13 @@ std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key,
     check_nccl(ncclCommSplit(comm_, color, key, &part, nullptr), "split (ncclCommSplit)");
   }
   return std::unique_ptr<Communicator>(new NcclCommunicator(part, name, world_rank_, watchdog_));
+}
+
+std::string nccl_library_version() {
+  // Since NCCL 2.9: 10000 * major + 100 * minor + patch.
+  int v = 0;
+  if (ncclGetVersion(&v) != ncclSuccess) return "?";
+  return detail::cat(v / 10000, ".", v / 100 % 100, ".", v % 100);
 }
 
 }  // namespace sadari

@@ -135,4 +135,8 @@ class NcclCommunicator final : public Communicator {
   std::vector<PointToPoint> pending_;
 };
 
+// The version of the NCCL library actually loaded (queried at run time, not the
+// header's), "2.28.9", or "?" when NCCL cannot say; for `sadari version`.
+std::string nccl_library_version();
+
 }  // namespace sadari

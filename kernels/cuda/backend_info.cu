@@ -2,7 +2,6 @@
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
-#include <nccl.h>
 
 #include <map>
 #include <sstream>
@@ -17,8 +16,7 @@ namespace {
 // CUDA encodes versions as 1000 * major + 10 * minor.
 std::string cuda_version(int v) { return detail::cat(v / 1000, ".", v % 1000 / 10); }
 
-// cuBLAS encodes 10000 * major + 100 * minor + patch; NCCL (since 2.9)
-// 10000 * major + 100 * minor + patch as well.
+// cuBLAS encodes 10000 * major + 100 * minor + patch.
 std::string three_part_version(long long v) {
   return detail::cat(v / 10000, ".", v / 100 % 100, ".", v % 100);
 }
@@ -35,8 +33,6 @@ std::string backend_info() {
       << (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0 ? cuda_version(driver)
                                                                      : std::string("none"));
   out << ", cuBLASLt " << three_part_version(static_cast<long long>(cublasLtGetVersion()));
-  int nccl = 0;
-  out << ", NCCL " << (ncclGetVersion(&nccl) == ncclSuccess ? three_part_version(nccl) : "?");
   out << ", code sm_90a";
   (void)cudaGetLastError();
 

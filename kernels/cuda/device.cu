@@ -1,7 +1,6 @@
 #include "kernels/cuda/device.h"
 
 #include <cublasLt.h>
-#include <nccl.h>
 
 #include <mutex>
 
@@ -37,20 +36,6 @@ std::string cuda_hint(cudaError_t status) {
   }
 }
 
-std::string nccl_hint(ncclResult_t status) {
-  switch (status) {
-    case ncclSystemError:
-    case ncclRemoteError:
-      return "a peer or the network failed: check the other ranks' logs; NCCL_DEBUG=WARN "
-             "names the cause";
-    case ncclInvalidUsage:
-    case ncclInvalidArgument:
-      return "this is a bug in sadari; run with NCCL_DEBUG=WARN and report the message";
-    default:
-      return "run with NCCL_DEBUG=WARN for NCCL's own account";
-  }
-}
-
 }  // namespace
 
 void throw_cuda_error(const char* call, cudaError_t status, const char* file, int line) {
@@ -71,12 +56,6 @@ void throw_cublas_error(const char* call, int status, const char* file, int line
   fail(detail::cat(call, " failed: ", cublasLtGetStatusName(s), " (", cublasLtGetStatusString(s),
                    ")"),
        location(file, line), hint);
-}
-
-void throw_nccl_error(const char* call, int status, const char* file, int line) {
-  const auto s = static_cast<ncclResult_t>(status);
-  fail(detail::cat(call, " failed: ", ncclGetErrorString(s)), location(file, line),
-       nccl_hint(s));
 }
 
 int device_count() {

@@ -1,7 +1,7 @@
 // The CUDA device layer: status checks, device queries, the device allocator for
 // Tensor, and host <-> device copies.
 //
-// Errors: every failing CUDA, cuBLAS(Lt) or NCCL call becomes a sadari::Error (the one
+// Errors: every failing CUDA or cuBLAS(Lt) call becomes a sadari::Error (the one
 // error mechanism, core/error.h) whose `where` is the file:line of the call, whose
 // `what` names the call and the library's own message, and whose hint says what to do
 // for the failures a user can act on (out of memory, no driver, wrong GPU).
@@ -24,12 +24,12 @@
 namespace sadari::cuda {
 
 // Throw sadari::Error for a failed call. `call` is the source text of the call,
-// file/line its location; status is the library's status code (cublasStatus_t and
-// ncclResult_t are passed as int so that this header needs neither library).
+// file/line its location; status is the library's status code (cublasStatus_t is
+// passed as int so that this header does not need cuBLAS). NCCL's errors are
+// comm/nccl's business (comm/nccl/nccl_check.h).
 [[noreturn]] void throw_cuda_error(const char* call, cudaError_t status, const char* file,
                                    int line);
 [[noreturn]] void throw_cublas_error(const char* call, int status, const char* file, int line);
-[[noreturn]] void throw_nccl_error(const char* call, int status, const char* file, int line);
 
 }  // namespace sadari::cuda
 
@@ -48,13 +48,6 @@ namespace sadari::cuda {
     const int sadari_status_ = static_cast<int>(call);                                \
     if (sadari_status_ != 0 /* CUBLAS_STATUS_SUCCESS */)                              \
       ::sadari::cuda::throw_cublas_error(#call, sadari_status_, __FILE__, __LINE__); \
-  } while (0)
-
-#define SADARI_NCCL_CHECK(call)                                                     \
-  do {                                                                              \
-    const int sadari_status_ = static_cast<int>(call);                              \
-    if (sadari_status_ != 0 /* ncclSuccess */)                                      \
-      ::sadari::cuda::throw_nccl_error(#call, sadari_status_, __FILE__, __LINE__); \
   } while (0)
 
 namespace sadari::cuda {

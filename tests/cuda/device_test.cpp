@@ -32,22 +32,13 @@ TEST(CudaErrors, CudaStatusNamesCallLocationAndHint) {
   }
 }
 
-TEST(CudaErrors, CublasAndNcclStatusesBecomeErrors) {
+TEST(CudaErrors, CublasStatusesBecomeErrors) {
   try {
     SADARI_CUBLAS_CHECK(CUBLAS_STATUS_NOT_SUPPORTED);
     FAIL() << "no Error thrown";
   } catch (const Error& e) {
     EXPECT_NE(e.what_failed().find("CUBLAS_STATUS_NOT_SUPPORTED"), std::string::npos) << e.what();
     EXPECT_NE(e.where().find("device_test.cpp:"), std::string::npos) << e.what();
-  }
-  // 4 is ncclInvalidArgument (nccl.h is not on the tests' include path).
-  EXPECT_THROW(throw_nccl_error("ncclAllReduce(...)", 4, "x.cpp", 7), Error);
-  try {
-    throw_nccl_error("ncclAllReduce(...)", 4, "x.cpp", 7);
-  } catch (const Error& e) {
-    EXPECT_NE(e.what_failed().find("ncclAllReduce"), std::string::npos) << e.what();
-    EXPECT_EQ(e.where(), "x.cpp:7");
-    EXPECT_FALSE(e.hint().empty());
   }
 }
 
@@ -56,7 +47,7 @@ TEST(CudaBackend, InfoNamesTheLinkedLibraries) {
   std::printf("backend_info: %s\n", info.c_str());
   EXPECT_NE(info.find("CUDA runtime 13."), std::string::npos) << info;
   EXPECT_NE(info.find("cuBLASLt "), std::string::npos) << info;
-  EXPECT_NE(info.find("NCCL 2."), std::string::npos) << info;
+  EXPECT_EQ(info.find("NCCL"), std::string::npos) << "NCCL is comm/nccl's: " << info;
   EXPECT_EQ(info.find('\n'), std::string::npos) << "must be one line: " << info;
   if (device_count() == 0) {
     EXPECT_NE(info.find("no GPU"), std::string::npos) << info;
