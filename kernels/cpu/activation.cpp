@@ -12,14 +12,7 @@ namespace {
 
 constexpr int64_t kParallelMin = 1 << 15;
 
-// exp of a non-positive argument only, so large |x| neither overflows nor loses
-// the small tail to 1 - 1.
-template <typename T>
-T stable_sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  const T e = std::exp(x);
-  return e / (T(1) + e);
-}
+using vecmath::stable_sigmoid;
 
 }  // namespace
 

@@ -14,13 +14,7 @@ namespace {
 
 constexpr int64_t kParallelMin = 1 << 15;
 
-// exp of a non-positive argument only: no overflow for large |g|.
-template <typename T>
-T stable_sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  const T e = std::exp(x);
-  return e / (T(1) + e);
-}
+using vecmath::stable_sigmoid;
 
 // Float rows 8 lanes at a time with the vectorised sigmoid (libm's expf, one call
 // per element, was most of the gate's cost). The last partial vector of a row is

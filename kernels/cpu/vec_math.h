@@ -1,6 +1,7 @@
 // Internal to kernels/cpu (not a kernel contract): vectorised exp over arrays, and
 // a double-accumulated sum, for the softmax-shaped loops of attention, softmax
-// and cross-entropy; a vectorised logistic sigmoid for SwiGLU.
+// and cross-entropy; a vectorised logistic sigmoid for SwiGLU and the scalar one
+// (stable_sigmoid) that sigmoid_forward and the unvectorised SwiGLU rows use.
 //
 // Why: libm's expf is one call per element (glibc's vector variants need
 // -ffast-math), and it was the largest single cost of attention's softmax. GCC
@@ -87,6 +88,16 @@ inline void exp_shifted(const float* x, float shift, float* y, int64_t n) {
     exp_f32x8(v);
     std::memcpy(y + i, &v, sizeof(float) * (n - i));
   }
+}
+
+// The scalar logistic sigmoid, with exp of a non-positive argument only: large
+// |x| neither overflows nor loses the small tail to 1 - 1. The reference form for
+// double, and for float where a row is not vectorised (sigmoid_f32x8 below).
+template <typename T>
+inline T stable_sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(x);
+  return e / (T(1) + e);
 }
 
 // v = 1 / (1 + exp(-v)) in each lane, through e = exp(-|v|) <= 1 so nothing
