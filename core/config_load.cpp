@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/name_suggest.h"
 #include "core/text_file.h"
+#include "core/yaml_read.h"
 
 namespace sadari {
 
@@ -46,23 +47,11 @@ std::string printable(std::string_view text) {
 
 std::string in_quotes(std::string_view text) { return "'" + printable(text) + "'"; }
 
-std::string one_line(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  std::replace(s.begin(), s.end(), '\r', ' ');
-  return s;
-}
-
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
   while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
   return std::string(s.substr(b, e - b));
-}
-
-std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
-  return out;
 }
 
 // The candidate a mistyped `name` most likely meant, or "" (core/name_suggest.h).
@@ -85,7 +74,7 @@ std::string unknown_name_hint(std::string_view section, std::string_view name, S
   // Right key, wrong section: common when copying between files.
   for (const auto& f : config_fields())
     if (f.key() == name) return cat(in_quotes(name), " is a key of section '", f.section(), "' (", f.path, ")");
-  return cat(section_label(section), ": ", join(children));
+  return cat(section_label(section), ": ", join_names(children));
 }
 
 std::string child_path(std::string_view section, std::string_view name) {
@@ -93,35 +82,7 @@ std::string child_path(std::string_view section, std::string_view name) {
 }
 
 // ---------------------------------------------------------------------------
-// Scalars -> typed values
-
-const char* kind_of(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    default: return "a scalar";
-  }
-}
-
-enum class IntParse { ok, not_an_integer, too_large };
-
-// Decimal integers only: "0x10" or "1e3" in a config is more likely a slip than intent.
-template <typename Int>
-IntParse parse_integer(std::string_view s, Int& out) {
-  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
-  if (std::is_unsigned_v<Int> && !s.empty() && s[0] == '-') return IntParse::not_an_integer;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (s.empty() || r.ptr != s.data() + s.size()) return IntParse::not_an_integer;
-  if (r.ec == std::errc::result_out_of_range) return IntParse::too_large;
-  return r.ec == std::errc() ? IntParse::ok : IntParse::not_an_integer;
-}
-
-bool parse_double(std::string_view s, double& out) {
-  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
-  auto r = std::from_chars(s.data(), s.data() + s.size(), out, std::chars_format::general);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty() && std::isfinite(out);
-}
+// Scalars -> typed values (parse_integer, parse_double: core/yaml_read.h)
 
 // Sets the field `f` of `c` from a YAML value node. `where` names the place.
 void set_field(Config& c, const FieldSpec& f, const YAML::Node& value, const std::string& where) {
@@ -132,7 +93,7 @@ void set_field(Config& c, const FieldSpec& f, const YAML::Node& value, const std
     return;
   }
   if (!value.IsScalar()) {
-    fail(cat("expected ", f.type_name(), ", got ", kind_of(value)), where,
+    fail(cat("expected ", f.type_name(), ", got ", yaml_kind(value)), where,
          is_string ? "quote the value if it contains ':' or starts with '[' or '{'" : "");
   }
   const std::string& text = value.Scalar();
@@ -173,15 +134,13 @@ class FileReader {
   void read_document(const YAML::Node& root) {
     if (root.IsNull()) return;  // empty file: all defaults
     if (!root.IsMap())
-      fail(cat("a config file must be a map of sections, got ", kind_of(root)), at(root.Mark()),
-           cat("start with a section name such as 'model:' (sections: ", join(section_children("")), ")"));
+      fail(cat("a config file must be a map of sections, got ", yaml_kind(root)), at(root.Mark()),
+           cat("start with a section name such as 'model:' (sections: ", join_names(section_children("")), ")"));
     read_section(root, "");
   }
 
  private:
-  std::string at(const YAML::Mark& m) const {
-    return m.is_null() ? name_ : cat(name_, ":", m.line + 1);
-  }
+  std::string at(const YAML::Mark& m) const { return yaml_where(name_, m); }
 
   void read_section(const YAML::Node& map, const std::string& section) {
     std::map<std::string, int> first_line;  // duplicate keys are silently merged by yaml-cpp
@@ -191,7 +150,7 @@ class FileReader {
       const YAML::Node value = pair.second;
       std::string loc = at(key_node.Mark());
       if (!key_node.IsScalar())
-        fail(cat("a key must be a plain name, got ", kind_of(key_node)),
+        fail(cat("a key must be a plain name, got ", yaml_kind(key_node)),
              section.empty() ? loc : cat(loc, " ", section));
       const std::string& name = key_node.Scalar();
       std::string path = child_path(section, name);
@@ -212,7 +171,7 @@ class FileReader {
           continue;
         }
         if (!value.IsMap())
-          fail(cat("expected a map of keys, got ", kind_of(value)), where,
+          fail(cat("expected a map of keys, got ", yaml_kind(value)), where,
                cat("indent 'key: value' lines under '", name, ":'",
                    path == "parallel" ? " (or write `parallel: auto` to plan the layout)" : ""));
         read_section(value, path);
@@ -319,7 +278,7 @@ void apply_config_override(Config& c, const std::string& text) {
       return;
     }
     if (is_config_section(key))
-      fail("is a section, not a key", where, cat("set one of its keys: ", join(section_children(key))));
+      fail("is a section, not a key", where, cat("set one of its keys: ", join_names(section_children(key))));
     // Walk the path down the known sections to the first unknown name.
     std::string section;
     std::string_view rest = key;
@@ -355,13 +314,7 @@ void apply_config_override(Config& c, const std::string& text) {
 Config load_config_from_string(const std::string& yaml, const std::string& name,
                                const std::vector<std::string>& overrides) {
   Config c;
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(yaml);
-  } catch (const YAML::Exception& e) {
-    std::string where = e.mark.is_null() ? name : cat(name, ":", e.mark.line + 1, ":", e.mark.column + 1);
-    fail(cat("malformed YAML: ", one_line(e.msg)), where, "check indentation (spaces, no tabs) and ':' after each key");
-  }
+  const std::vector<YAML::Node> docs = load_yaml_documents(yaml, name);
   if (docs.size() > 1)
     fail(cat("holds ", docs.size(), " YAML documents; a config is one"), name, "remove the '---' separators");
   try {
@@ -404,7 +357,7 @@ void validate_fields(const Config& c) {
             if (f.nonempty && p->empty()) fail("must not be empty", c.where(f.path));
             if (!f.choices.empty() && std::find(f.choices.begin(), f.choices.end(), *p) == f.choices.end()) {
               std::string best = closest(*p, f.choices);
-              fail(cat(in_quotes(*p), " is not one of: ", join(f.choices)), c.where(f.path),
+              fail(cat(in_quotes(*p), " is not one of: ", join_names(f.choices)), c.where(f.path),
                    best.empty() ? "" : cat("did you mean '", best, "'?"));
             }
           } else if constexpr (!std::is_same_v<T, bool>) {

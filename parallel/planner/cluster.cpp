@@ -17,8 +17,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -31,6 +29,7 @@
 #include "core/error.h"
 #include "core/name_suggest.h"
 #include "core/text_file.h"
+#include "core/yaml_read.h"
 
 namespace sadari {
 
@@ -109,21 +108,6 @@ std::vector<std::string> children(const std::string& section) {
   return out;
 }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
-  return out;
-}
-
-const char* kind_of(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    default: return "a scalar";
-  }
-}
-
 class ClusterReader {
  public:
   explicit ClusterReader(std::string file) : file_(std::move(file)) {}
@@ -132,8 +116,8 @@ class ClusterReader {
     ClusterSpec c;
     c.source_file = file_;
     if (!root.IsMap())
-      fail(cat("a cluster file must be a map of keys, got ", kind_of(root)), at(root.Mark()),
-           cat("start with 'name:'; keys: ", join(children(""))));
+      fail(cat("a cluster file must be a map of keys, got ", yaml_kind(root)), at(root.Mark()),
+           cat("start with 'name:'; keys: ", join_names(children(""))));
     read_map(root, "", c);
     // Missing required keys: named with the line of their section (or the file).
     for (const auto& k : cluster_keys()) {
@@ -148,7 +132,7 @@ class ClusterReader {
   }
 
  private:
-  std::string at(const YAML::Mark& m) const { return m.is_null() ? file_ : cat(file_, ":", m.line + 1); }
+  std::string at(const YAML::Mark& m) const { return yaml_where(file_, m); }
 
   void read_map(const YAML::Node& map, const std::string& section, ClusterSpec& c) {
     std::set<std::string> names;
@@ -156,7 +140,7 @@ class ClusterReader {
       const YAML::Node key = pair.first;
       const YAML::Node value = pair.second;
       const std::string loc = at(key.Mark());
-      if (!key.IsScalar()) fail(cat("a key must be a plain name, got ", kind_of(key)), loc);
+      if (!key.IsScalar()) fail(cat("a key must be a plain name, got ", yaml_kind(key)), loc);
       const std::string name = key.Scalar();
       const std::string path = section.empty() ? name : cat(section, ".", name);
       const std::string where = cat(loc, " ", path);
@@ -164,8 +148,8 @@ class ClusterReader {
       if (section.empty() && std::find(kSections.begin(), kSections.end(), name) != kSections.end()) {
         section_line_[name] = loc;
         if (!value.IsMap())
-          fail(cat("expected a map of keys, got ", kind_of(value)), where,
-               cat("indent 'key: value' lines under '", name, ":' (", join(children(name)), ")"));
+          fail(cat("expected a map of keys, got ", yaml_kind(value)), where,
+               cat("indent 'key: value' lines under '", name, ":' (", join_names(children(name)), ")"));
         read_map(value, name, c);
         continue;
       }
@@ -176,7 +160,7 @@ class ClusterReader {
         const std::vector<std::string> allowed = children(section);
         const std::string best = closest_name(name, allowed);
         fail(section.empty() ? "unknown key" : cat("unknown key of ", section), where,
-             best.empty() ? cat("keys here: ", join(allowed)) : cat("did you mean '", best, "'?"));
+             best.empty() ? cat("keys here: ", join_names(allowed)) : cat("did you mean '", best, "'?"));
       }
       set(*k, value, where, c);
       seen_.insert(path);
@@ -184,13 +168,13 @@ class ClusterReader {
   }
 
   static void set(const ClusterKey& k, const YAML::Node& value, const std::string& where, ClusterSpec& c) {
-    if (!value.IsScalar()) fail(cat("expected a scalar, got ", kind_of(value)), where);
+    if (!value.IsScalar()) fail(cat("expected a scalar, got ", yaml_kind(value)), where);
     const std::string& text = value.Scalar();
     auto set_string = [&](std::string& out) {
       if (text.empty()) fail("must not be empty", where);
       if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), text) == k.choices.end()) {
         const std::string best = closest_name(text, k.choices);
-        fail(cat("'", text, "' is not one of: ", join(k.choices)), where,
+        fail(cat("'", text, "' is not one of: ", join_names(k.choices)), where,
              best.empty() ? "" : cat("did you mean '", best, "'?"));
       }
       out = text;
@@ -204,18 +188,13 @@ class ClusterReader {
             set_string(f(c));
           } else if constexpr (std::is_same_v<F, int64_t ClusterSpec::*>) {
             int64_t v = 0;
-            auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-            if (r.ec != std::errc() || r.ptr != text.data() + text.size())
+            if (parse_integer(text, v) != IntParse::ok)
               fail(cat("expected a whole number, got '", text, "'"), where);
             if (v < 1) fail(cat("must be >= 1, got ", v), where);
             c.*f = v;
           } else {
             double v = 0;
-            std::string_view s = text;
-            if (!s.empty() && s[0] == '+') s.remove_prefix(1);
-            auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-            if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v))
-              fail(cat("expected a number, got '", text, "'"), where);
+            if (!parse_double(text, v)) fail(cat("expected a number, got '", text, "'"), where);
             switch (k.bound) {
               case Bound::positive:
                 if (!(v > 0)) fail(cat("must be > 0, got ", v), where);
@@ -246,16 +225,7 @@ ClusterSpec load_cluster(const std::string& path) {
   const std::string text =
       read_text_file(path, "cluster file", "check the path; shipped clusters are in configs/clusters/",
                      "configs/clusters/h800-2048.yaml");
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    std::string msg = e.msg;
-    std::replace(msg.begin(), msg.end(), '\n', ' ');
-    fail(cat("malformed YAML: ", msg),
-         e.mark.is_null() ? path : cat(path, ":", e.mark.line + 1, ":", e.mark.column + 1),
-         "check indentation (spaces, no tabs) and ':' after each key");
-  }
+  const std::vector<YAML::Node> docs = load_yaml_documents(text, path);
   if (docs.size() != 1)
     fail(docs.empty() ? "is empty" : "holds several YAML documents", path,
          "a cluster file is one map (see configs/clusters/h800-2048.yaml)");

@@ -3,7 +3,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/yaml_read.h"
 
 namespace sadari {
 
@@ -29,12 +29,6 @@ const char* kind_of(const YAML::Node& n) {
     case YAML::NodeType::Null: return "nothing";
     default: return n.Tag() == "!" ? "a string" : "a scalar";
   }
-}
-
-// yaml-cpp errors carry only a message; keep it on one line.
-std::string one_line(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
 }
 
 class Reader {
@@ -102,9 +96,7 @@ class Reader {
 
  private:
   int line(const YAML::Node& n) const { return n.Mark().is_null() ? 0 : n.Mark().line + 1; }
-  std::string at(const YAML::Node& n) const {
-    return n.Mark().is_null() ? name_ : cat(name_, ":", n.Mark().line + 1);
-  }
+  std::string at(const YAML::Node& n) const { return yaml_where(name_, n.Mark()); }
 
   void read_entry(const YAML::Node& entry, int64_t& id, YAML::Node& row) {
     bool have_id = false, have_row = false;
@@ -115,7 +107,7 @@ class Reader {
       if (k == "layer") {
         if (have_id) fail("\"layer\" given twice", at(key));
         double v = 0;
-        if (!value.IsScalar() || value.Tag() == "!" || !parse_number(value.Scalar(), v) || v < 0 ||
+        if (!value.IsScalar() || value.Tag() == "!" || !parse_double(value.Scalar(), v) || v < 0 ||
             v != std::floor(v) || v > 1e9)
           fail(cat("\"layer\" must be an integer >= 0, got ", value.IsScalar() ? "'" + value.Scalar() + "'" : kind_of(value)),
                at(value));
@@ -143,7 +135,7 @@ class Reader {
     for (size_t e = 0; e < row.size(); ++e) {
       const YAML::Node v = row[e];
       double x = 0;
-      if (!v.IsScalar() || v.Tag() == "!" || !parse_number(v.Scalar(), x))
+      if (!v.IsScalar() || v.Tag() == "!" || !parse_double(v.Scalar(), x))
         fail(cat("the load of layer ", id, " expert ", e, " is not a number: ",
                  v.IsScalar() ? "'" + v.Scalar() + "'" : std::string(kind_of(v))),
              at(v), "write plain numbers such as 120 or 3.5, unquoted");
@@ -152,13 +144,6 @@ class Reader {
       loads.push_back(x);
     }
     return loads;
-  }
-
-  // A finite decimal number ("nan", "inf" and hex are not loads).
-  static bool parse_number(std::string_view s, double& out) {
-    if (!s.empty() && s[0] == '+') s.remove_prefix(1);
-    const auto r = std::from_chars(s.data(), s.data() + s.size(), out, std::chars_format::general);
-    return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(out);
   }
 
   std::string name_;
