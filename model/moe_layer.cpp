@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "core/profile.h"
 #include "model/linear.h"
 #include "model/swiglu_ffn.h"
@@ -12,11 +13,6 @@
 namespace sadari {
 
 namespace {
-
-template <typename V>
-void grow(V& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-}
 
 // The model's routing options plus the node limit the dispatcher asks for.
 template <typename T>

@@ -5,19 +5,13 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/topk.h"
 
 namespace sadari {
 
 namespace {
-
-// Buffers only grow: a cache reused across micro-batches of equal size never
-// reallocates after the first call.
-template <typename V>
-void grow(V& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-}
 
 // Added to the normaliser so a row whose selected sigmoid scores all underflow
 // to 0 gives zero weights instead of NaN (DeepSeek's reference code does the same).
@@ -112,7 +106,7 @@ template <typename T>
 void Router<T>::route_logits(const T* logits, const T* bias, int64_t n,
                              RouterCache<T>& cache) const {
   const int64_t E = opts_.experts;
-  grow(cache.logits, static_cast<size_t>(n * E));
+  grow(cache.logits, n * E);
   if (n > 0) std::memcpy(cache.logits.data(), logits, sizeof(T) * n * E);
   route(bias, n, cache);
 }

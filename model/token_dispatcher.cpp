@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "model/pair_rows.h"
 
 namespace sadari {
@@ -87,7 +88,7 @@ void LocalTokenDispatcher<T>::dispatch(const T* x, const int32_t* expert, int64_
   }
 
   // d. gather the rows (one memcpy per row, rows split across threads).
-  if (static_cast<int64_t>(s.rows.size()) < P * D) s.rows.resize(static_cast<size_t>(P * D));
+  grow(s.rows, P * D);
   T* rows = s.rows.data();
   const int64_t* por = s.pair_of_row.data();
 #pragma omp parallel for schedule(static) if (P * D >= kParallelMin)

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "model/pair_rows.h"
 
 namespace sadari {
@@ -16,11 +17,6 @@ namespace {
 // Below this many copied elements a loop runs on the calling thread: starting a
 // parallel region costs more than the work (as in the local dispatcher).
 constexpr int64_t kParallelMin = 1 << 14;
-
-template <typename V>
-void grow(V& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-}
 
 void exclusive_prefix(const std::vector<int64_t>& counts, std::vector<int64_t>& displs) {
   displs.resize(counts.size());
