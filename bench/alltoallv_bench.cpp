@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_cli.h"
 #include "bench/bench_util.h"
 #include "comm/abort_job.h"
 #include "comm/mpi_environment.h"
@@ -47,25 +48,19 @@ struct Options {
   int64_t min_bytes = 8 << 10;
   int64_t max_bytes = 64 << 20;
   int rounds = 5;
+  bool help = false;  // --help: the usage was printed (by rank 0)
 };
 
-Options parse(int argc, char** argv) {
+Options parse(int argc, char** argv, bool print_help) {
+  const sadari::bench::Args args("alltoallv_bench", argc, argv,
+                                 {{"min-bytes", true, false, "smallest block per peer (default 8 KiB)"},
+                                  {"max-bytes", true, false, "largest block per peer (default 64 MiB)"},
+                                  {"rounds", true, false, "rounds per size (default 5)"}});
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> int64_t {
-      if (i + 1 >= argc) sadari::fail(arg + " needs a value", "alltoallv_bench");
-      return std::atoll(argv[++i]);
-    };
-    if (arg == "--min-bytes") o.min_bytes = value();
-    else if (arg == "--max-bytes") o.max_bytes = value();
-    else if (arg == "--rounds") o.rounds = static_cast<int>(value());
-    else
-      sadari::fail("unknown option " + arg, "alltoallv_bench",
-                   "options: --min-bytes N --max-bytes N --rounds R");
-  }
-  if (o.min_bytes < 4 || o.max_bytes < o.min_bytes || o.rounds < 1)
-    sadari::fail("need 4 <= min-bytes <= max-bytes and rounds >= 1", "alltoallv_bench");
+  o.help = args.help("usage: mpirun -np P alltoallv_bench [options]", print_help);
+  o.min_bytes = args.integer("min-bytes", o.min_bytes, 4);
+  o.max_bytes = args.integer("max-bytes", o.max_bytes, o.min_bytes);
+  o.rounds = static_cast<int>(args.integer("rounds", o.rounds, 1, 1000000));
   return o;
 }
 
@@ -88,7 +83,8 @@ int main(int argc, char** argv) {
   sadari::MpiEnvironment mpi(&argc, &argv);
   sadari::MpiCommunicator& comm = mpi.world();
   try {
-    const Options options = parse(argc, argv);
+    const Options options = parse(argc, argv, comm.rank() == 0);
+    if (options.help) return 0;
     const int n = comm.size(), me = comm.rank();
     const MPI_Comm raw = comm.handle();
     const int64_t max_count = options.max_bytes / 4;

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_cli.h"
 #include "bench/bench_util.h"
 #include "checkpoint/checkpoint_reader.h"
 #include "checkpoint/checkpoint_writer.h"
@@ -76,17 +77,17 @@ double raw_read(const std::string& path, std::vector<float>& out) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  int64_t mib = 256, tensors = 64, repeats = 3;
-  std::string dir = "checkpoint-bench";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    if (k == "--mib") mib = std::atoll(argv[i + 1]);
-    else if (k == "--tensors") tensors = std::atoll(argv[i + 1]);
-    else if (k == "--repeats") repeats = std::atoll(argv[i + 1]);
-    else if (k == "--dir") dir = argv[i + 1];
-    else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
-  }
+int main_bench(int argc, char** argv) {
+  const bench::Args args("checkpoint_bench", argc, argv,
+                         {{"mib", true, false, "MiB of f32 data (default 256)"},
+                          {"tensors", true, false, "tensors it is split into (default 64)"},
+                          {"repeats", true, false, "rounds (default 3)"},
+                          {"dir", true, false, "scratch directory, removed after (default checkpoint-bench)"}});
+  if (args.help("usage: checkpoint_bench [options]")) return 0;
+  const int64_t mib = args.integer("mib", 256, 1, int64_t(1) << 30);
+  const int64_t tensors = args.integer("tensors", 64, 1, int64_t(1) << 30);
+  const int64_t repeats = args.integer("repeats", 3, 1, 1000000);
+  const std::string dir = args.text("dir", "checkpoint-bench");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const int64_t total = mib * (1 << 20) / 4, per = total / tensors;
@@ -137,4 +138,8 @@ int main(int argc, char** argv) {
               mbs(r_ckpt) / mbs(r_raw));
   std::filesystem::remove_all(dir);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::run_main("checkpoint_bench", [&] { return main_bench(argc, argv); });
 }

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_cli.h"
 #include "bench/bench_util.h"
 #include "core/error.h"
 #include "parallel/planner/expert_load_balancer.h"
@@ -113,14 +114,12 @@ Figures run(const Problem& pb, const std::vector<std::vector<double>>& layers, P
 }
 
 int main_bench(int argc, char** argv) {
-  int repeats = 7;
-  uint64_t seed = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--repeats" && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
-    else fail("unknown argument '" + a + "'", "expert_placement_bench", "use --repeats N and --seed S");
-  }
+  const bench::Args args("expert_placement_bench", argc, argv,
+                         {{"repeats", true, false, "timed repeats per placement (default 7)"},
+                          {"seed", true, false, "seed of the synthetic loads (default 1)"}});
+  if (args.help("usage: expert_placement_bench [--repeats N] [--seed S]")) return 0;
+  const int repeats = static_cast<int>(args.integer("repeats", 7, 1, 1000000));
+  const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 1, 0));
   const Problem problems[] = {{"64 GPUs x 4 slots (no replicas)", 64, 8, 4},
                               {"64 GPUs x 5 slots (64 replicas)", 64, 8, 5},
                               {"32 GPUs x 9 slots (32 replicas)", 32, 8, 9}};
@@ -155,10 +154,6 @@ int main_bench(int argc, char** argv) {
 }  // namespace sadari
 
 int main(int argc, char** argv) {
-  try {
-    return sadari::main_bench(argc, argv);
-  } catch (const sadari::Error& e) {
-    std::fprintf(stderr, "expert_placement_bench: %s\n", e.what());
-    return 1;
-  }
+  return sadari::bench::run_main("expert_placement_bench",
+                                 [&] { return sadari::main_bench(argc, argv); });
 }

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "kernels/gemm_backend.h"
+#include "bench/bench_cli.h"
 #include "bench/bench_util.h"
 #include "kernels/cpu/fp8_gemm.h"
 #include "kernels/cpu/gemm.h"
@@ -114,32 +115,23 @@ void run(const Shape& s, int rounds, double min_s) {
 }
 
 }  // namespace
-}  // namespace sadari
 
-int main(int argc, char** argv) {
-  sadari::select_gemm_kernel(argv);  // first: may restart the process
-  using sadari::Shape;
-  int rounds = 7;
-  double min_ms = 30;
+int main_bench(int argc, char** argv) {
+  const bench::Args args("fp8_gemm_bench", argc, argv,
+                         {{"rounds", true, false, "interleaved rounds (default 7)"},
+                          {"min-ms", true, false, "least time per sample in ms (default 30)"},
+                          {"shape", true, true, "MxNxK instead of the built-in shapes (repeatable)"}});
+  if (args.help("usage: fp8_gemm_bench [--rounds R] [--min-ms T] [--shape MxNxK]...")) return 0;
+  const int rounds = static_cast<int>(args.integer("rounds", 7, 1, 1000000));
+  const double min_ms = args.number("min-ms", 30);
   std::vector<Shape> shapes;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--rounds" && i + 1 < argc) {
-      rounds = std::atoi(argv[++i]);
-    } else if (a == "--min-ms" && i + 1 < argc) {
-      min_ms = std::atof(argv[++i]);
-    } else if (a == "--shape" && i + 1 < argc) {
-      long m = 0, n = 0, k = 0;
-      if (std::sscanf(argv[++i], "%ldx%ldx%ld", &m, &n, &k) != 3 || m <= 0 || n <= 0 || k <= 0) {
-        std::fprintf(stderr, "fp8_gemm_bench: --shape wants MxNxK with positive sizes, got %s\n",
-                     argv[i]);
-        return 2;
-      }
-      shapes.push_back({"custom", m, n, k});
-    } else {
-      std::fprintf(stderr, "usage: fp8_gemm_bench [--rounds R] [--min-ms T] [--shape MxNxK]...\n");
-      return 2;
-    }
+  for (const std::string& text : args.all("shape")) {
+    long m = 0, n = 0, k = 0;
+    char end = 0;
+    if (std::sscanf(text.c_str(), "%ldx%ldx%ld%c", &m, &n, &k, &end) != 3 || m <= 0 || n <= 0 ||
+        k <= 0)
+      throw UsageError("wants MxNxK with positive sizes, got '" + text + "'", "--shape");
+    shapes.push_back({"custom", m, n, k});
   }
   if (shapes.empty())
     shapes = {
@@ -157,6 +149,13 @@ int main(int argc, char** argv) {
   std::printf("fp8_gemm_bench: %d threads, OMP_WAIT_POLICY=%s, %d rounds, median of >= %.0f ms "
               "samples\n",
               omp_get_max_threads(), wait ? wait : "(unset)", rounds, min_ms);
-  for (const auto& s : shapes) sadari::run(s, rounds, min_ms * 1e-3);
+  for (const auto& s : shapes) run(s, rounds, min_ms * 1e-3);
   return 0;
+}
+
+}  // namespace sadari
+
+int main(int argc, char** argv) {
+  sadari::select_gemm_kernel(argv);  // first: may restart the process
+  return sadari::bench::run_main("fp8_gemm_bench", [&] { return sadari::main_bench(argc, argv); });
 }

@@ -42,8 +42,8 @@
 #include <vector>
 
 #include "kernels/gemm_backend.h"
+#include "bench/bench_cli.h"
 #include "bench/bench_util.h"
-#include "apps/command_line.h"
 #include "comm/mpi_environment.h"
 #include "comm/process_groups.h"
 #include "core/config_load.h"
@@ -152,31 +152,23 @@ bool splits_backward(const PipelineSchedule& schedule) {
 int run(int argc, char** argv) {
   MpiEnvironment mpi(&argc, &argv);
   Communicator& world = mpi.world();
-  const std::vector<OptionSpec> specs = {
-      {"config", true, false, "config file (default configs/tiny-moe.yaml)"},
-      {"schedule", true, false, "1f1b | dualpipe | ... (default 1f1b)"},
-      {"microbatches", true, false, "comma-separated micro-batch counts (default 8,16,32)"},
-      {"steps", true, false, "timed steps per M (default 10)"},
-      {"warmup", true, false, "untimed steps first (default 2)"},
-      {"repeats", true, false, "repeats of each isolated chunk timing (default 9)"},
-      {"set", true, true, "override a config key (repeatable)"},
-      {"help", false, false, "this text"},
-  };
-  const ParsedArgs a =
-      parse_args("pipeline_bubble_bench", std::vector<std::string>(argv + 1, argv + argc), specs);
-  if (a.has("help")) {
-    if (world.rank() == 0)
-      std::printf("usage: mpirun -np P pipeline_bubble_bench [options]\n%s",
-                  describe_options(specs).c_str());
-    return 0;
-  }
-  const std::string schedule_name = a.value("schedule", "1f1b");
-  const std::vector<int> ms = parse_list(a.value("microbatches", "8,16,32"));
-  const int steps = std::stoi(a.value("steps", "10")), warmup = std::stoi(a.value("warmup", "2"));
-  const int repeats = std::stoi(a.value("repeats", "9"));
+  const bench::Args a("pipeline_bubble_bench", argc, argv,
+                      {{"config", true, false, "config file (default configs/tiny-moe.yaml)"},
+                       {"schedule", true, false, "1f1b | dualpipe | ... (default 1f1b)"},
+                       {"microbatches", true, false, "comma-separated micro-batch counts (default 8,16,32)"},
+                       {"steps", true, false, "timed steps per M (default 10)"},
+                       {"warmup", true, false, "untimed steps first (default 2)"},
+                       {"repeats", true, false, "repeats of each isolated chunk timing (default 9)"},
+                       {"set", true, true, "override a config key (repeatable)"}});
+  if (a.help("usage: mpirun -np P pipeline_bubble_bench [options]", world.rank() == 0)) return 0;
+  const std::string schedule_name = a.text("schedule", "1f1b");
+  const std::vector<int> ms = parse_list(a.text("microbatches", "8,16,32"));
+  const int steps = static_cast<int>(a.integer("steps", 10, 1, 1000000));
+  const int warmup = static_cast<int>(a.integer("warmup", 2, 0, 1000000));
+  const int repeats = static_cast<int>(a.integer("repeats", 9, 1, 1000000));
   const int P = world.size();
   const std::string config_path =
-      a.value("config", std::string(SADARI_SOURCE_DIR) + "/configs/tiny-moe.yaml");
+      a.text("config", std::string(SADARI_SOURCE_DIR) + "/configs/tiny-moe.yaml");
 
   bool header = false;
   for (const int M : ms) {
@@ -321,10 +313,5 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   sadari::select_gemm_kernel(argv);  // first: may restart the process
-  try {
-    return sadari::run(argc, argv);
-  } catch (const sadari::Error& e) {
-    std::fprintf(stderr, "pipeline_bubble_bench: error: %s\n", e.what());
-    return 1;
-  }
+  return sadari::bench::run_main("pipeline_bubble_bench", [&] { return sadari::run(argc, argv); });
 }
