@@ -5,37 +5,13 @@
 #include "core/error.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/ops_checks.h"
 
 namespace sadari::ops {
 
-namespace {
-
-// Every tensor of an operation on the context's device.
-void check_device(const ExecContext& ctx, std::string_view op, std::string_view tensor,
-                  const Tensor& t) {
-  if (t.device() != ctx.device)
-    fail(detail::cat(op, ": tensor ", tensor, " is on ", device_name(t.device()),
-                     ", the operation runs on ", device_name(ctx.device)),
-         "ops::" + std::string(op),
-         "move the tensor to the context's device first (the interface never copies)");
-}
-
-void check_dtype(std::string_view op, std::string_view tensor, const Tensor& t, DType want) {
-  SADARI_CHECK(t.dtype() == want, op, ": tensor ", tensor, " is ", dtype_name(t.dtype()),
-               ", needs ", dtype_name(want));
-}
-
-void check_numel(std::string_view op, std::string_view tensor, const Tensor& t, int64_t want) {
-  SADARI_CHECK(t.numel() == want, op, ": tensor ", tensor, " has ", t.numel(),
-               " elements, needs ", want);
-}
-
-[[noreturn]] void no_kernel(const ExecContext& ctx, std::string_view op) {
-  fail(detail::cat(op, ": no kernel for device ", device_name(ctx.device), " in this build"),
-       "ops::" + std::string(op), "build the backend for that device, or run on the CPU");
-}
-
-}  // namespace
+using detail::check_device;
+using detail::check_dtype;
+using detail::check_numel;
 
 void adamw_update(const ExecContext& ctx, const AdamWCoefficients& c, bool with_decay,
                   const Tensor& w, const Tensor& g, const Tensor& m, const Tensor& v) {
@@ -46,7 +22,7 @@ void adamw_update(const ExecContext& ctx, const AdamWCoefficients& c, bool with_
     check_dtype(op, name, *t, DType::f32);
     check_numel(op, name, *t, w.numel());
   }
-  if (ctx.device != Device::cpu) no_kernel(ctx, op);
+  detail::require_cpu(ctx, op);
   cpu::adamw_update(c, with_decay, w.data<float>(), g.data<float>(), m.data<float>(),
                     v.data<float>(), w.numel());
 }
@@ -56,7 +32,7 @@ double sum_squares(const ExecContext& ctx, const Tensor& x) {
   check_device(ctx, op, "x", x);
   SADARI_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": tensor x is ",
                dtype_name(x.dtype()), ", needs f32 or f64");
-  if (ctx.device != Device::cpu) no_kernel(ctx, op);
+  detail::require_cpu(ctx, op);
   return x.dtype() == DType::f32 ? cpu::sum_squares(x.data<float>(), x.numel())
                                  : cpu::sum_squares(x.data<double>(), x.numel());
 }
@@ -66,7 +42,7 @@ void scale(const ExecContext& ctx, const Tensor& x, double factor) {
   check_device(ctx, op, "x", x);
   SADARI_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": tensor x is ",
                dtype_name(x.dtype()), ", needs f32 or f64");
-  if (ctx.device != Device::cpu) no_kernel(ctx, op);
+  detail::require_cpu(ctx, op);
   if (x.dtype() == DType::f32)
     cpu::scale(x.data<float>(), static_cast<float>(factor), x.numel());
   else

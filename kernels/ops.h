@@ -15,11 +15,22 @@
 //   - Scalars that come back (sums) are on the host; a device backend
 //     synchronises for them, and says so here.
 //
-// Migration note: the optimizer's kernels are behind this interface; the layers'
-// kernels (GEMM, norms, attention, routing, dispatch) still call kernels/cpu/
-// directly from model/ and parallel/ and move here next (tests/layering lists
-// the files that still do).
+// Two kinds of functions:
+//   - on Tensors (the optimizer's): device, dtype and size checked, with the
+//     tensor's name in the error;
+//   - layer kernels on raw buffers plus dimensions, the CPU kernels' own
+//     signatures (T = float for training, double for gradient checks): the
+//     buffers must live on ctx.device (unchecked: a pointer does not say where
+//     it points); their contracts are in the kernels/cpu header named at each.
+//
+// Migration note: the optimizer's kernels and the dense layers' (norms,
+// residual adds, embedding, cross-entropy, RoPE, attention) are behind this
+// interface; the GEMM and FP8 linear kernels, SwiGLU, the router's and the
+// dispatcher's still call kernels/cpu/ directly from model/ and move here next
+// (tests/layering lists the files that still do).
 #pragma once
+
+#include <cstdint>
 
 #include "core/tensor.h"
 #include "kernels/adamw_coefficients.h"
@@ -38,5 +49,65 @@ double sum_squares(const ExecContext& ctx, const Tensor& x);
 
 // x *= factor, in place (f32: the factor rounded to float first; f64).
 void scale(const ExecContext& ctx, const Tensor& x, double factor);
+
+// ---- Layer kernels (raw buffers on ctx.device) ----
+
+// A target that contributes nothing to the loss (kernels/cpu/cross_entropy.h).
+inline constexpr int32_t kIgnoreTarget = -1;
+
+// RMSNorm over the last dimension (kernels/cpu/rmsnorm.h): x, y [rows, dim],
+// w [dim], rstd [rows]. Backward WRITES dx, ACCUMULATES dw (may be null).
+template <typename T>
+void rmsnorm_forward(const ExecContext& ctx, const T* x, const T* w, T* y, T* rstd, int64_t rows,
+                     int64_t dim, T eps);
+template <typename T>
+void rmsnorm_backward(const ExecContext& ctx, const T* dy, const T* x, const T* w, const T* rstd,
+                      T* dx, T* dw, int64_t rows, int64_t dim);
+
+// out = a + b; y += x (n elements; kernels/cpu/elementwise.h).
+template <typename T>
+void add(const ExecContext& ctx, const T* a, const T* b, T* out, int64_t n);
+template <typename T>
+void add_inplace(const ExecContext& ctx, T* y, const T* x, int64_t n);
+
+// Embedding rows out[i] = table[ids[i]]; backward ACCUMULATES into dtable in a
+// fixed order. Error naming the id and position for an id outside [0, vocab)
+// (kernels/cpu/embedding.h).
+template <typename T>
+void embedding_forward(const ExecContext& ctx, const int32_t* ids, const T* table, T* out,
+                       int64_t n, int64_t vocab, int64_t dim);
+template <typename T>
+void embedding_backward(const ExecContext& ctx, const int32_t* ids, const T* dout, T* dtable,
+                        int64_t n, int64_t vocab, int64_t dim);
+
+// Softmax cross-entropy (kernels/cpu/cross_entropy.h): forward returns the SUM
+// over counted targets (host double) and writes lse [n]; backward WRITES
+// dlogits = scale * (softmax - onehot).
+template <typename T>
+double cross_entropy_forward(const ExecContext& ctx, const T* logits, const int32_t* targets,
+                             T* lse, int64_t n, int64_t vocab, int64_t* count);
+template <typename T>
+void cross_entropy_backward(const ExecContext& ctx, const T* logits, const int32_t* targets,
+                            const T* lse, T* dlogits, int64_t n, int64_t vocab, T scale);
+
+// Rotary position embedding in place on [batch, seq, heads, head_dim], and its
+// inverse on the gradient (kernels/cpu/rope.h).
+template <typename T>
+void rope_forward(const ExecContext& ctx, T* x, int64_t batch, int64_t seq, int64_t heads,
+                  int64_t head_dim, double theta);
+template <typename T>
+void rope_backward(const ExecContext& ctx, T* dx, int64_t batch, int64_t seq, int64_t heads,
+                   int64_t head_dim, double theta);
+
+// Causal multi-head attention (kernels/cpu/attention.h): q, k [batch, seq,
+// heads, head_dim], v, out [batch, seq, heads, v_dim], lse [batch, heads, seq].
+// Backward WRITES dq, dk, dv.
+template <typename T>
+void attention_forward(const ExecContext& ctx, const T* q, const T* k, const T* v, T* out, T* lse,
+                       int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, int64_t v_dim);
+template <typename T>
+void attention_backward(const ExecContext& ctx, const T* dout, const T* q, const T* k, const T* v,
+                        const T* out, const T* lse, T* dq, T* dk, T* dv, int64_t batch,
+                        int64_t seq, int64_t heads, int64_t head_dim, int64_t v_dim);
 
 }  // namespace sadari::ops

@@ -1,9 +1,7 @@
 #include "model/attention_layer.h"
 
 #include "core/profile.h"
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/rope.h"
+#include "kernels/ops.h"
 #include "model/linear.h"
 #include "model/tensor_buffer.h"
 
@@ -11,12 +9,14 @@ namespace sadari {
 
 template <typename T>
 AttentionLayer<T>::AttentionLayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params,
-                                  uint64_t seed, ComputePrecision precision)
+                                  uint64_t seed, ComputePrecision precision,
+                                  const ExecContext& ctx)
     : D_(cfg.hidden),
       H_(cfg.heads),
       hd_(cfg.head_dim ? cfg.head_dim : cfg.hidden / cfg.heads),
       rope_theta_(cfg.rope_theta),
-      precision_(precision) {
+      precision_(precision),
+      ctx_(ctx) {
   if (cfg.attention != "mha")
     fail("attention '" + cfg.attention + "' is not trainable yet", "model.attention",
          "use attention: mha for training; mla configs are for the planners");
@@ -49,11 +49,11 @@ void AttentionLayer<T>::forward(const T* x, T* y, int64_t batch, int64_t seq, Ca
   linear_forward<T>(x, wq_->w<T>(), q, n, D_, inner, numerics(wq_));
   linear_forward<T>(x, wk_->w<T>(), k, n, D_, inner, numerics(wk_));
   linear_forward<T>(x, wv_->w<T>(), v, n, D_, inner, numerics(wv_));
-  cpu::rope_forward<T>(q, batch, seq, H_, hd_, rope_theta_);
-  cpu::rope_forward<T>(k, batch, seq, H_, hd_, rope_theta_);
+  ops::rope_forward<T>(ctx_, q, batch, seq, H_, hd_, rope_theta_);
+  ops::rope_forward<T>(ctx_, k, batch, seq, H_, hd_, rope_theta_);
   {
     ProfileScope scope(ProfileCategory::attention);
-    cpu::attention_forward<T>(q, k, v, o, c.lse.template data<T>(), batch, seq, H_, hd_, hd_);
+    ops::attention_forward<T>(ctx_, q, k, v, o, c.lse.template data<T>(), batch, seq, H_, hd_, hd_);
   }
   linear_forward<T>(o, wo_->w<T>(), y, n, inner, D_, numerics(wo_));
 }
@@ -70,11 +70,11 @@ void AttentionLayer<T>::backward(const T* dy, T* dx, Cache& c) const {
                      false, numerics(wo_));
   {
     ProfileScope scope(ProfileCategory::attention);
-    cpu::attention_backward<T>(d_o, c.q.template data<T>(), c.k.template data<T>(), c.v.template data<T>(), c.o.template data<T>(),
+    ops::attention_backward<T>(ctx_, d_o, c.q.template data<T>(), c.k.template data<T>(), c.v.template data<T>(), c.o.template data<T>(),
                              c.lse.template data<T>(), dq, dk, dv, c.batch, c.seq, H_, hd_, hd_);
   }
-  cpu::rope_backward<T>(dq, c.batch, c.seq, H_, hd_, rope_theta_);
-  cpu::rope_backward<T>(dk, c.batch, c.seq, H_, hd_, rope_theta_);
+  ops::rope_backward<T>(ctx_, dq, c.batch, c.seq, H_, hd_, rope_theta_);
+  ops::rope_backward<T>(ctx_, dk, c.batch, c.seq, H_, hd_, rope_theta_);
   linear_backward<T>(dq, c.x, wq_->w<T>(), dx, wq_->g<T>(), n, D_, inner, false, numerics(wq_));
   linear_backward<T>(dk, c.x, wk_->w<T>(), dx, wk_->g<T>(), n, D_, inner, true, numerics(wk_));
   linear_backward<T>(dv, c.x, wv_->w<T>(), dx, wv_->g<T>(), n, D_, inner, true, numerics(wv_));

@@ -12,14 +12,14 @@
 // parameter gradients. Not thread-safe per Cache; the layer itself is immutable.
 #pragma once
 
-#include "model/compute_precision.h"
-
 #include <cmath>
 #include <cstdint>
 
 #include "core/config.h"
 #include "core/parameter.h"
 #include "core/tensor.h"
+#include "kernels/exec_context.h"
+#include "model/compute_precision.h"
 
 namespace sadari {
 
@@ -29,7 +29,8 @@ class AttentionLayer {
   // precision: the projections' GEMMs (model/compute_precision.h); the attention
   // math itself stays in T.
   AttentionLayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params, uint64_t seed,
-                 ComputePrecision precision = ComputePrecision::f32);
+                 ComputePrecision precision = ComputePrecision::f32,
+                 const ExecContext& ctx = ExecContext::cpu());
 
   struct Cache {
     const T* x = nullptr;  // the layer input; must stay alive until backward
@@ -51,6 +52,7 @@ class AttentionLayer {
   int64_t D_, H_, hd_;
   double rope_theta_;
   ComputePrecision precision_;
+  ExecContext ctx_;  // where RoPE and attention run (kernels/ops.h)
   Parameter *wq_, *wk_, *wv_, *wo_;
 };
 

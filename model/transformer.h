@@ -25,8 +25,10 @@ class Transformer {
  public:
   // dispatcher: shared by every MoE layer (nullptr: each layer's local one). Not owned.
   // precision: the blocks' linear layers (model/compute_precision.h).
+  // ctx: where the model's kernels run (kernels/ops.h).
   Transformer(const ModelConfig& cfg, uint64_t seed, TokenDispatcher<T>* dispatcher = nullptr,
-              ComputePrecision precision = ComputePrecision::f32);
+              ComputePrecision precision = ComputePrecision::f32,
+              const ExecContext& ctx = ExecContext::cpu());
 
   // residual: layers + 1 streams [n, D], residual[0] = embeddings; blocks: per layer.
   using Cache = typename TransformerStage<T>::Cache;

@@ -1,7 +1,6 @@
 #include "model/transformer_block.h"
 
-#include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/rmsnorm.h"
+#include "kernels/ops.h"
 #include "model/swiglu_ffn.h"
 #include "model/tensor_buffer.h"
 
@@ -11,15 +10,16 @@ template <typename T>
 TransformerBlock<T>::TransformerBlock(const ModelConfig& cfg, int64_t layer,
                                       ParameterStore& params, uint64_t seed,
                                       TokenDispatcher<T>* dispatcher,
-                                      ComputePrecision precision)
+                                      ComputePrecision precision, const ExecContext& ctx)
     : D_(cfg.hidden),
       dense_F_(cfg.dense_ffn_hidden),
       eps_(static_cast<T>(cfg.norm_eps)),
       precision_(precision),
+      ctx_(ctx),
       attn_norm_(params.add("blocks." + std::to_string(layer) + ".attn_norm.weight", {cfg.hidden},
                             Init::ones, 0, seed, /*weight_decay=*/false)),
       ffn_norm_(nullptr),
-      attn_(cfg, layer, params, seed, precision) {
+      attn_(cfg, layer, params, seed, precision, ctx) {
   const std::string prefix = "blocks." + std::to_string(layer) + ".";
   ffn_norm_ = params.add(prefix + "ffn_norm.weight", {D_}, Init::ones, 0, seed, false);
   if (layer < cfg.first_dense_layers) {
@@ -49,12 +49,12 @@ double TransformerBlock<T>::forward(const T* x, T* y, int64_t batch, int64_t seq
   ensure_shape(c.attn_rstd, {n}, dt);
   ensure_shape(c.ffn_rstd, {n}, dt);
 
-  cpu::rmsnorm_forward<T>(x, attn_norm_->w<T>(), c.attn_in.template data<T>(), c.attn_rstd.template data<T>(), n,
+  ops::rmsnorm_forward<T>(ctx_, x, attn_norm_->w<T>(), c.attn_in.template data<T>(), c.attn_rstd.template data<T>(), n,
                           D_, eps_);
   attn_.forward(c.attn_in.template data<T>(), c.attn_out.template data<T>(), batch, seq, c.attn);
-  cpu::add<T>(x, c.attn_out.template data<T>(), c.mid.template data<T>(), n * D_);
+  ops::add<T>(ctx_, x, c.attn_out.template data<T>(), c.mid.template data<T>(), n * D_);
 
-  cpu::rmsnorm_forward<T>(c.mid.template data<T>(), ffn_norm_->w<T>(), c.ffn_in.template data<T>(),
+  ops::rmsnorm_forward<T>(ctx_, c.mid.template data<T>(), ffn_norm_->w<T>(), c.ffn_in.template data<T>(),
                           c.ffn_rstd.template data<T>(), n, D_, eps_);
   double aux = 0;
   if (moe_) {
@@ -66,7 +66,7 @@ double TransformerBlock<T>::forward(const T* x, T* y, int64_t batch, int64_t seq
                           c.ffn_out.template data<T>(), c.ffn_gate_up.template data<T>(), c.ffn_h.template data<T>(), n, D_,
                           dense_F_, dense_numerics());
   }
-  cpu::add<T>(c.mid.template data<T>(), c.ffn_out.template data<T>(), y, n * D_);
+  ops::add<T>(ctx_, c.mid.template data<T>(), c.ffn_out.template data<T>(), y, n * D_);
   return aux;
 }
 
@@ -89,15 +89,15 @@ void TransformerBlock<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scal
                            ffn_gate_up_->g<T>(), ffn_down_->g<T>(), c.ffn_scratch.template data<T>(), n,
                            D_, dense_F_, false, dense_numerics());
   }
-  cpu::rmsnorm_backward<T>(d_norm, c.mid.template data<T>(), ffn_norm_->w<T>(), c.ffn_rstd.template data<T>(),
+  ops::rmsnorm_backward<T>(ctx_, d_norm, c.mid.template data<T>(), ffn_norm_->w<T>(), c.ffn_rstd.template data<T>(),
                            d_mid, ffn_norm_->g<T>(), n, D_);
-  cpu::add_inplace<T>(d_mid, dy, n * D_);  // residual
+  ops::add_inplace<T>(ctx_, d_mid, dy, n * D_);  // residual
 
   // Attention branch: same pattern into dx.
   attn_.backward(d_mid, d_norm, c.attn);
-  cpu::rmsnorm_backward<T>(d_norm, c.x, attn_norm_->w<T>(), c.attn_rstd.template data<T>(), dx,
+  ops::rmsnorm_backward<T>(ctx_, d_norm, c.x, attn_norm_->w<T>(), c.attn_rstd.template data<T>(), dx,
                            attn_norm_->g<T>(), n, D_);
-  cpu::add_inplace<T>(dx, d_mid, n * D_);  // residual
+  ops::add_inplace<T>(ctx_, dx, d_mid, n * D_);  // residual
 }
 
 template <typename T>

@@ -25,7 +25,8 @@ class TransformerBlock {
   // experts (model/compute_precision.h); norms stay in T.
   TransformerBlock(const ModelConfig& cfg, int64_t layer, ParameterStore& params, uint64_t seed,
                    TokenDispatcher<T>* dispatcher = nullptr,
-                   ComputePrecision precision = ComputePrecision::f32);
+                   ComputePrecision precision = ComputePrecision::f32,
+                   const ExecContext& ctx = ExecContext::cpu());
 
   struct Cache {
     const T* x = nullptr;
@@ -54,6 +55,7 @@ class TransformerBlock {
   int64_t D_, dense_F_;
   T eps_;
   ComputePrecision precision_;
+  ExecContext ctx_;  // where the norms and residual adds run (kernels/ops.h)
   Parameter *attn_norm_, *ffn_norm_;
   Parameter *ffn_gate_up_ = nullptr, *ffn_down_ = nullptr;
   AttentionLayer<T> attn_;

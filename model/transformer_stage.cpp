@@ -2,9 +2,7 @@
 
 #include <cstring>
 
-#include "kernels/cpu/cross_entropy.h"
-#include "kernels/cpu/embedding.h"
-#include "kernels/cpu/rmsnorm.h"
+#include "kernels/ops.h"
 #include "model/linear.h"
 #include "model/tensor_buffer.h"
 
@@ -14,8 +12,8 @@ template <typename T>
 TransformerStage<T>::TransformerStage(const ModelConfig& cfg, const StageSpan& span,
                                       ParameterStore& params, uint64_t seed,
                                       TokenDispatcher<T>* dispatcher,
-                                      ComputePrecision precision)
-    : cfg_(cfg), span_(span) {
+                                      ComputePrecision precision, const ExecContext& ctx)
+    : cfg_(cfg), span_(span), ctx_(ctx) {
   SADARI_CHECK(span.first >= 0 && span.count >= 1 && span.end() <= cfg.layers, "stage of blocks [",
                span.first, ", ", span.end(), ") does not fit a model of ", cfg.layers, " layers");
   // The one-process creation order: embedding, blocks, final norm, head.
@@ -24,7 +22,7 @@ TransformerStage<T>::TransformerStage(const ModelConfig& cfg, const StageSpan& s
                         seed);
   blocks_.reserve(static_cast<size_t>(span.count));
   for (int64_t l = span.first; l < span.end(); ++l)
-    blocks_.emplace_back(cfg, l, params, seed, dispatcher, precision);
+    blocks_.emplace_back(cfg, l, params, seed, dispatcher, precision, ctx);
   if (span.has_head) {
     final_norm_ = params.add("final_norm.weight", {cfg.hidden}, Init::ones, 0, seed, false);
     head_ = params.add("head.weight", {cfg.vocab_size, cfg.hidden}, Init::normal, cfg.init_std,
@@ -48,7 +46,7 @@ ForwardResult TransformerStage<T>::forward(const int32_t* ids, const T* x,
 
   ForwardResult out;
   if (embed_) {
-    cpu::embedding_forward<T>(ids, embed_->w<T>(), c.residual[0].template data<T>(), n, V, D);
+    ops::embedding_forward<T>(ctx_, ids, embed_->w<T>(), c.residual[0].template data<T>(), n, V, D);
   } else {
     SADARI_ASSERT(x != nullptr);
     std::memcpy(c.residual[0].template data<T>(), x, static_cast<size_t>(n * D) * sizeof(T));
@@ -62,12 +60,12 @@ ForwardResult TransformerStage<T>::forward(const int32_t* ids, const T* x,
     ensure_shape(c.final_rstd, {n}, dt);
     ensure_shape(c.logits, {n, V}, dt);
     ensure_shape(c.lse, {n}, dt);
-    cpu::rmsnorm_forward<T>(c.residual.back().template data<T>(), final_norm_->w<T>(),
+    ops::rmsnorm_forward<T>(ctx_, c.residual.back().template data<T>(), final_norm_->w<T>(),
                             c.final_in.template data<T>(), c.final_rstd.template data<T>(), n, D,
                             static_cast<T>(cfg_.norm_eps));
     linear_forward<T>(c.final_in.template data<T>(), head_->w<T>(), c.logits.template data<T>(),
                       n, D, V);
-    out.ce_sum = cpu::cross_entropy_forward<T>(c.logits.template data<T>(), targets,
+    out.ce_sum = ops::cross_entropy_forward<T>(ctx_, c.logits.template data<T>(), targets,
                                                c.lse.template data<T>(), n, V, &out.tokens);
   }
   return out;
@@ -80,12 +78,12 @@ void TransformerStage<T>::output_grad(const T* d_output, Cache& c, T ce_scale, T
   if (head_) {
     ensure_shape(c.d_logits, {n, V}, dt);
     ensure_shape(c.d_final, {n, D}, dt);
-    cpu::cross_entropy_backward<T>(c.logits.template data<T>(), c.targets,
+    ops::cross_entropy_backward<T>(ctx_, c.logits.template data<T>(), c.targets,
                                    c.lse.template data<T>(), c.d_logits.template data<T>(), n, V,
                                    ce_scale);
     linear_backward<T>(c.d_logits.template data<T>(), c.final_in.template data<T>(),
                        head_->w<T>(), c.d_final.template data<T>(), head_->g<T>(), n, D, V);
-    cpu::rmsnorm_backward<T>(c.d_final.template data<T>(), c.residual.back().template data<T>(),
+    ops::rmsnorm_backward<T>(ctx_, c.d_final.template data<T>(), c.residual.back().template data<T>(),
                              final_norm_->w<T>(), c.final_rstd.template data<T>(), d_top,
                              final_norm_->g<T>(), n, D);
   } else {
@@ -108,7 +106,7 @@ void TransformerStage<T>::backward(const T* d_output, Cache& c, T ce_scale, T au
     std::swap(d_cur, d_next);
   }
   if (embed_) {
-    cpu::embedding_backward<T>(c.ids, d_cur, embed_->g<T>(), n, V, D);
+    ops::embedding_backward<T>(ctx_, c.ids, d_cur, embed_->g<T>(), n, V, D);
     c.d_input = nullptr;
   } else {
     c.d_input = d_cur;
@@ -136,7 +134,7 @@ void TransformerStage<T>::backward_input(const T* d_output, Cache& c, T ce_scale
   if (embed_) {
     const int32_t* ids = c.ids;
     T* table_grad = embed_->g<T>();
-    c.tape.record([=] { cpu::embedding_backward<T>(ids, d_embedded, table_grad, n, V, D); });
+    c.tape.record([=, ctx = ctx_] { ops::embedding_backward<T>(ctx, ids, d_embedded, table_grad, n, V, D); });
     c.d_input = nullptr;
   } else {
     c.d_input = d_embedded;

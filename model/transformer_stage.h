@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/stage_span.h"
+#include "kernels/exec_context.h"
 #include "model/transformer_block.h"
 #include "model/weight_grad_tape.h"
 
@@ -59,9 +60,11 @@ class TransformerStage {
   // REQUIRES: 0 <= span.first, span.end() <= cfg.layers, span.count >= 1.
   // precision: the blocks' linear layers (model/compute_precision.h); embedding,
   // final norm and head stay in T.
+  // ctx: where the stage's kernels run (kernels/ops.h).
   TransformerStage(const ModelConfig& cfg, const StageSpan& span, ParameterStore& params,
                    uint64_t seed, TokenDispatcher<T>* dispatcher = nullptr,
-                   ComputePrecision precision = ComputePrecision::f32);
+                   ComputePrecision precision = ComputePrecision::f32,
+                   const ExecContext& ctx = ExecContext::cpu());
 
   struct Cache {
     const int32_t* ids = nullptr;      // first stage
@@ -123,6 +126,7 @@ class TransformerStage {
 
   ModelConfig cfg_;
   StageSpan span_;
+  ExecContext ctx_;
   Parameter *embed_ = nullptr, *final_norm_ = nullptr, *head_ = nullptr;
   std::vector<TransformerBlock<T>> blocks_;
 };

@@ -25,15 +25,18 @@ std::string describe_ranks(const std::vector<int>& ranks) {
 DistributedOptimizer::DistributedOptimizer(const OptimConfig& optim,
                                            const ParallelConfig& parallel,
                                            ParameterStore& params, ProcessGroups& groups,
-                                           const ExpertPlacement* placement)
+                                           const ExpertPlacement* placement,
+                                           const ExecContext& ctx)
     : DistributedOptimizer(optim, parallel, params, groups,
-                           [placement](const Parameter&) { return placement; }) {}
+                           [placement](const Parameter&) { return placement; }, ctx) {}
 
 DistributedOptimizer::DistributedOptimizer(const OptimConfig& optim,
                                            const ParallelConfig& parallel,
                                            ParameterStore& params, ProcessGroups& groups,
-                                           const PlacementOf& placement_of)
+                                           const PlacementOf& placement_of,
+                                           const ExecContext& ctx)
     : cfg_(optim),
+      ctx_(ctx),
       zero_stage_(static_cast<int>(parallel.zero_stage)),
       params_(&params),
       process_groups_(&groups) {
@@ -47,7 +50,7 @@ DistributedOptimizer::DistributedOptimizer(const OptimConfig& optim,
     if (p->trainable && p->expert_id < 0) dense.push_back(p.get());
   add_group("dense", *groups.dp, dense, bucket_elements_);
   add_expert_groups(placement_of);
-  if (zero_stage_ == 0) replicated_ = std::make_unique<AdamW>(optim, params);
+  if (zero_stage_ == 0) replicated_ = std::make_unique<AdamW>(optim, params, ctx_);
 }
 
 void DistributedOptimizer::add_expert_groups(const PlacementOf& placement_of) {
@@ -170,8 +173,8 @@ void DistributedOptimizer::add_group(std::string what, Communicator& comm,
   g.buckets = std::make_unique<ParamBuckets>(std::move(params), comm.size(), bucket_elements);
   g.sync = std::make_unique<GradientSync>(
       *g.buckets, comm,
-      zero_stage_ == 0 ? GradientSync::Mode::all_reduce : GradientSync::Mode::reduce_scatter);
-  if (zero_stage_ == 1) g.sharded = std::make_unique<ShardedAdamW>(cfg_, *g.buckets, comm);
+      zero_stage_ == 0 ? GradientSync::Mode::all_reduce : GradientSync::Mode::reduce_scatter, ctx_);
+  if (zero_stage_ == 1) g.sharded = std::make_unique<ShardedAdamW>(cfg_, *g.buckets, comm, ctx_);
   groups_.push_back(std::move(g));
 }
 

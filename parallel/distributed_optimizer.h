@@ -64,6 +64,7 @@
 #include "comm/process_groups.h"
 #include "core/config.h"
 #include "core/parameter.h"
+#include "kernels/exec_context.h"
 #include "optim/adamw.h"
 #include "optim/param_buckets.h"
 #include "optim/zero1_adamw.h"
@@ -76,16 +77,19 @@ class DistributedOptimizer {
  public:
   // zero_stage and bucket_mb from `parallel`; AdamW settings and grad_clip from
   // `optim`. placement: the ep group's expert placement (nullptr: identity-like,
-  // no replicas).
+  // no replicas). ctx: where gradients, shards and moments live and the
+  // optimizer's kernels run (kernels/ops.h).
   DistributedOptimizer(const OptimConfig& optim, const ParallelConfig& parallel,
                        ParameterStore& params, ProcessGroups& groups,
-                       const ExpertPlacement* placement = nullptr);
+                       const ExpertPlacement* placement = nullptr,
+                       const ExecContext& ctx = ExecContext::cpu());
   // The placement governing a routed-expert parameter (its layer's); must stay
   // valid while the call that takes it runs. nullptr: no replicas for it.
   using PlacementOf = std::function<const ExpertPlacement*(const Parameter&)>;
   DistributedOptimizer(const OptimConfig& optim, const ParallelConfig& parallel,
                        ParameterStore& params, ProcessGroups& groups,
-                       const PlacementOf& placement_of);
+                       const PlacementOf& placement_of,
+                       const ExecContext& ctx = ExecContext::cpu());
 
   // COLLECTIVE. Reduces, clips to optim.grad_clip (0: no clipping), updates with
   // learning rate lr. Returns the global gradient norm before clipping.
@@ -150,6 +154,7 @@ class DistributedOptimizer {
   void add_expert_groups(const PlacementOf& placement_of);
 
   OptimConfig cfg_;
+  ExecContext ctx_;
   int zero_stage_;
   ParameterStore* params_;
   int64_t bucket_elements_ = 1;

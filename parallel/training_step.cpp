@@ -83,9 +83,11 @@ PipelineSchedule pipeline_schedule_for(const Config& cfg) {
   return std::move(*schedule);
 }
 
-TrainingStep::TrainingStep(const Config& cfg, ProcessGroups& groups, const ExpertSetup& experts)
+TrainingStep::TrainingStep(const Config& cfg, ProcessGroups& groups, const ExpertSetup& experts,
+                           const ExecContext& ctx)
     : cfg_(cfg),
       groups_(groups),
+      ctx_(ctx),
       schedule_(pipeline_schedule_for(cfg)),
       spans_(spans_for(cfg)),
       ce_scale_(1.0f / static_cast<float>(cfg.train.global_batch * cfg.train.seq_len)),
@@ -99,7 +101,7 @@ TrainingStep::TrainingStep(const Config& cfg, ProcessGroups& groups, const Exper
   for (int c = 0; c < schedule_.chunks_per_rank(); ++c) {
     const StageSpan& span = spans_[static_cast<size_t>(schedule_.stage_of(pp.rank(), c))];
     stages_.push_back(std::make_unique<TransformerStage<float>>(
-        cfg.model, span, params_, cfg.train.seed, experts.dispatcher.get(), precision));
+        cfg.model, span, params_, cfg.train.seed, experts.dispatcher.get(), precision, ctx_));
     chunks.push_back(stages_.back().get());
   }
   executor_ = std::make_unique<PipelineExecutor>(schedule_, pp.rank(), chunks, pp,
@@ -109,7 +111,7 @@ TrainingStep::TrainingStep(const Config& cfg, ProcessGroups& groups, const Exper
   // their gradients summed over the replicas too; see DistributedOptimizer.
   optimizer_ = std::make_unique<DistributedOptimizer>(
       cfg.optim, cfg.parallel, params_, groups,
-      experts.placement ? &*experts.placement : nullptr);
+      experts.placement ? &*experts.placement : nullptr, ctx_);
   if (schedule_.kind() == ScheduleKind::dualpipe) {
     copies_ = make_stage_copy_group(pp);
     optimizer_->set_pipeline_copies(2);

@@ -83,7 +83,9 @@ class TrainingStep {
   // targets, micro_batch x seq_len each.
   using FillFn = PipelineExecutor::FillFn;
 
-  TrainingStep(const Config& cfg, ProcessGroups& groups, const ExpertSetup& experts);
+  // ctx: where the model's and the optimizer's kernels run (kernels/ops.h).
+  TrainingStep(const Config& cfg, ProcessGroups& groups, const ExpertSetup& experts,
+               const ExecContext& ctx = ExecContext::cpu());
   ~TrainingStep();
 
   // One step with learning rate `lr`. COLLECTIVE over world.
@@ -111,6 +113,7 @@ class TrainingStep {
  private:
   const Config& cfg_;
   ProcessGroups& groups_;
+  const ExecContext ctx_;
   const PipelineSchedule schedule_;
   const std::vector<StageSpan> spans_;
   const float ce_scale_, aux_scale_;

@@ -6,7 +6,10 @@
 // reference and runs it here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -180,6 +183,202 @@ TEST_P(OpsConformance, ScaleMultipliesInPlaceWithTheFactorInTheTensorsPrecision)
                 .find("scale: tensor x is on"),
             std::string::npos);
   EXPECT_EQ(elsewhere, std::vector<float>(4, 1.0f));
+}
+
+// ---- Layer kernels: each against a plain double-precision reference ----
+
+template <typename T>
+std::vector<T> rand_values(int64_t n, double scale, int seed) {
+  std::vector<T> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    v[static_cast<size_t>(i)] = static_cast<T>(scale * std::sin(1.3 * double(i) + 0.7 * seed) +
+                                               0.1 * scale * std::cos(0.11 * double(i * i + seed)));
+  return v;
+}
+
+template <typename A, typename B>
+void expect_close(const std::vector<A>& got, const std::vector<B>& want, double tol,
+                  const char* what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(double(got[i]), double(want[i]), tol * (1.0 + std::abs(double(want[i]))))
+        << what << " at " << i;
+}
+
+TEST_P(OpsConformance, RmsnormForwardAndBackward) {
+  const int64_t rows = 5, dim = 24;
+  const double eps = 1e-6;
+  const auto x = rand_values<float>(rows * dim, 2.0, 1), w = rand_values<float>(dim, 1.0, 2);
+  const auto dy = rand_values<float>(rows * dim, 1.0, 3);
+  std::vector<float> y(x.size()), rstd(rows), dx(x.size()), dw(dim, 0.5f);
+  ops::rmsnorm_forward<float>(ctx(), x.data(), w.data(), y.data(), rstd.data(), rows, dim, float(eps));
+  ops::rmsnorm_backward<float>(ctx(), dy.data(), x.data(), w.data(), rstd.data(), dx.data(),
+                               dw.data(), rows, dim);
+  std::vector<double> y_ref(x.size()), dx_ref(x.size()), dw_ref(dim, 0.5);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x.data() + r * dim;
+    double ms = 0;
+    for (int64_t j = 0; j < dim; ++j) ms += double(xr[j]) * xr[j];
+    const double s = 1.0 / std::sqrt(ms / double(dim) + eps);
+    double dot = 0;  // sum_j dy_j w_j x_j
+    for (int64_t j = 0; j < dim; ++j) dot += double(dy[r * dim + j]) * w[j] * xr[j];
+    for (int64_t j = 0; j < dim; ++j) {
+      y_ref[r * dim + j] = xr[j] * s * w[j];
+      dx_ref[r * dim + j] = s * dy[r * dim + j] * w[j] - s * s * s * xr[j] * dot / double(dim);
+      dw_ref[j] += dy[r * dim + j] * xr[j] * s;
+    }
+  }
+  expect_close(y, y_ref, 1e-5, "y");
+  expect_close(dx, dx_ref, 1e-5, "dx");
+  expect_close(dw, dw_ref, 1e-5, "dw (accumulated onto 0.5)");
+}
+
+TEST_P(OpsConformance, ResidualAdds) {
+  const auto a = rand_values<double>(70001, 1.0, 4), b = rand_values<double>(70001, 1.0, 5);
+  std::vector<double> out(a.size()), y = a;
+  ops::add<double>(ctx(), a.data(), b.data(), out.data(), int64_t(a.size()));
+  ops::add_inplace<double>(ctx(), y.data(), b.data(), int64_t(a.size()));
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(out[i], a[i] + b[i]) << i;
+    ASSERT_EQ(y[i], a[i] + b[i]) << i;
+  }
+}
+
+TEST_P(OpsConformance, EmbeddingGathersAndAccumulatesAndRejectsBadIds) {
+  const int64_t vocab = 7, dim = 3, n = 5;
+  const auto table = rand_values<float>(vocab * dim, 1.0, 6);
+  const std::vector<int32_t> ids = {3, 0, 3, 6, 1};
+  std::vector<float> out(n * dim);
+  ops::embedding_forward<float>(ctx(), ids.data(), table.data(), out.data(), n, vocab, dim);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < dim; ++j) ASSERT_EQ(out[i * dim + j], table[ids[i] * dim + j]);
+  const auto dout = rand_values<float>(n * dim, 1.0, 7);
+  std::vector<float> dtable(vocab * dim, 1.0f);
+  ops::embedding_backward<float>(ctx(), ids.data(), dout.data(), dtable.data(), n, vocab, dim);
+  std::vector<double> want(vocab * dim, 1.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < dim; ++j) want[ids[i] * dim + j] += dout[i * dim + j];
+  expect_close(dtable, want, 1e-6, "dtable");
+  const std::vector<int32_t> bad = {0, 7};
+  EXPECT_NE(error_of([&] {
+              ops::embedding_forward<float>(ctx(), bad.data(), table.data(), out.data(), 2, vocab, dim);
+            }).find("7"),
+            std::string::npos);
+}
+
+TEST_P(OpsConformance, CrossEntropySumAndGradientWithIgnoredTargets) {
+  const int64_t n = 4, vocab = 9;
+  const auto logits = rand_values<double>(n * vocab, 3.0, 8);
+  const std::vector<int32_t> targets = {2, ops::kIgnoreTarget, 8, 0};
+  std::vector<double> lse(n), dlogits(n * vocab);
+  int64_t count = 0;
+  const double sum = ops::cross_entropy_forward<double>(ctx(), logits.data(), targets.data(),
+                                                        lse.data(), n, vocab, &count);
+  ops::cross_entropy_backward<double>(ctx(), logits.data(), targets.data(), lse.data(),
+                                      dlogits.data(), n, vocab, 0.25);
+  double want = 0;
+  std::vector<double> dwant(n * vocab, 0.0);
+  for (int64_t r = 0; r < n; ++r) {
+    double mx = -1e300, z = 0;
+    for (int64_t j = 0; j < vocab; ++j) mx = std::max(mx, logits[r * vocab + j]);
+    for (int64_t j = 0; j < vocab; ++j) z += std::exp(logits[r * vocab + j] - mx);
+    const double l = mx + std::log(z);
+    if (targets[r] == ops::kIgnoreTarget) continue;
+    want += l - logits[r * vocab + targets[r]];
+    for (int64_t j = 0; j < vocab; ++j)
+      dwant[r * vocab + j] = 0.25 * (std::exp(logits[r * vocab + j] - l) - (j == targets[r]));
+  }
+  EXPECT_EQ(count, 3);
+  EXPECT_NEAR(sum, want, 1e-12 * want);
+  expect_close(dlogits, dwant, 1e-12, "dlogits");
+}
+
+TEST_P(OpsConformance, RopeRotatesPairsAndBackwardInvertsIt) {
+  const int64_t batch = 2, seq = 5, heads = 3, hd = 8;
+  const double theta = 10000.0;
+  const auto x = rand_values<double>(batch * seq * heads * hd, 1.0, 9);
+  std::vector<double> y = x;
+  ops::rope_forward<double>(ctx(), y.data(), batch, seq, heads, hd, theta);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < seq; ++t)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < hd / 2; ++i) {
+          const int64_t base = ((b * seq + t) * heads + h) * hd;
+          const double ang = double(t) * std::pow(theta, -2.0 * double(i) / double(hd));
+          const double x1 = x[base + i], x2 = x[base + i + hd / 2];
+          ASSERT_NEAR(y[base + i], x1 * std::cos(ang) - x2 * std::sin(ang), 1e-12);
+          ASSERT_NEAR(y[base + i + hd / 2], x2 * std::cos(ang) + x1 * std::sin(ang), 1e-12);
+        }
+  ops::rope_backward<double>(ctx(), y.data(), batch, seq, heads, hd, theta);  // R^T R = I
+  expect_close(y, x, 1e-12, "rope_backward(rope_forward(x))");
+}
+
+// Causal attention against the textbook formula; the backward against central
+// differences of sum(out * dout).
+TEST_P(OpsConformance, AttentionForwardAndBackward) {
+  const int64_t batch = 1, seq = 5, heads = 2, hd = 4, vd = 3;
+  auto q = rand_values<double>(batch * seq * heads * hd, 1.0, 10);
+  auto k = rand_values<double>(batch * seq * heads * hd, 1.0, 11);
+  auto v = rand_values<double>(batch * seq * heads * vd, 1.0, 12);
+  const auto dout = rand_values<double>(batch * seq * heads * vd, 1.0, 13);
+  std::vector<double> out(v.size()), lse(batch * heads * seq);
+  auto run = [&](std::vector<double>& o) {
+    ops::attention_forward<double>(ctx(), q.data(), k.data(), v.data(), o.data(), lse.data(), batch,
+                                   seq, heads, hd, vd);
+  };
+  run(out);
+  const double scale = 1.0 / std::sqrt(double(hd));
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t t = 0; t < seq; ++t) {
+      std::vector<double> p(static_cast<size_t>(t + 1));
+      double mx = -1e300, z = 0;
+      for (int64_t s = 0; s <= t; ++s) {
+        double dot = 0;
+        for (int64_t i = 0; i < hd; ++i) dot += q[(t * heads + h) * hd + i] * k[(s * heads + h) * hd + i];
+        p[s] = dot * scale;
+        mx = std::max(mx, p[s]);
+      }
+      for (auto& e : p) z += (e = std::exp(e - mx));
+      for (int64_t j = 0; j < vd; ++j) {
+        double o = 0;
+        for (int64_t s = 0; s <= t; ++s) o += p[s] / z * v[(s * heads + h) * vd + j];
+        ASSERT_NEAR(out[(t * heads + h) * vd + j], o, 1e-12) << "out t " << t << " h " << h;
+      }
+    }
+  std::vector<double> dq(q.size()), dk(k.size()), dv(v.size());
+  ops::attention_backward<double>(ctx(), dout.data(), q.data(), k.data(), v.data(), out.data(),
+                                  lse.data(), dq.data(), dk.data(), dv.data(), batch, seq, heads,
+                                  hd, vd);
+  auto objective = [&] {
+    std::vector<double> o(v.size());
+    run(o);
+    double f = 0;
+    for (size_t i = 0; i < o.size(); ++i) f += o[i] * dout[i];
+    return f;
+  };
+  for (auto [x, dx, name] : {std::tuple{&q, &dq, "dq"}, std::tuple{&k, &dk, "dk"},
+                             std::tuple{&v, &dv, "dv"}})
+    for (size_t i = 0; i < x->size(); i += 3) {
+      const double h = 1e-6, keep = (*x)[i];
+      (*x)[i] = keep + h;
+      const double up = objective();
+      (*x)[i] = keep - h;
+      const double down = objective();
+      (*x)[i] = keep;
+      ASSERT_NEAR((*dx)[i], (up - down) / (2 * h), 1e-7) << name << " at " << i;
+    }
+}
+
+// A context whose device has no backend in this build gets a clear error, not a
+// CPU computation on device memory.
+TEST(OpsDispatch, AContextWithoutABackendIsRefusedByName) {
+  ExecContext gpu;
+  gpu.device = Device::cuda;
+  std::vector<float> x(8, 1.0f), w(4, 1.0f), y(8), rstd(2);
+  const std::string e = error_of([&] {
+    ops::rmsnorm_forward<float>(gpu, x.data(), w.data(), y.data(), rstd.data(), 2, 4, 1e-6f);
+  });
+  EXPECT_NE(e.find("rmsnorm_forward: no kernel for device cuda"), std::string::npos) << e;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OpsConformance,

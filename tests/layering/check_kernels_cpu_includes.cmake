@@ -13,13 +13,10 @@ set(folders core model optim parallel comm data checkpoint apps bench)
 set(allowed
   bench/fp8_gemm_bench.cpp
   bench/train_step_bench.cpp
-  model/attention_layer.cpp
   model/dispatch_wire.cpp
   model/linear.cpp
   model/router.cpp
   model/swiglu_ffn.cpp
-  model/transformer_block.cpp
-  model/transformer_stage.cpp
   model/weight_grad_tape.h
 )
 

@@ -1,0 +1,131 @@
+// The layer kernels of the compute interface (kernels/ops.h): each checks that
+// the context has a backend for it and forwards to that backend's kernel.
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/cross_entropy.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/embedding.h"
+#include "kernels/cpu/rmsnorm.h"
+#include "kernels/cpu/rope.h"
+#include "kernels/ops.h"
+#include "kernels/ops_checks.h"
+
+namespace sadari::ops {
+
+static_assert(kIgnoreTarget == cpu::kIgnoreTarget);
+
+using detail::require_cpu;
+
+template <typename T>
+void rmsnorm_forward(const ExecContext& ctx, const T* x, const T* w, T* y, T* rstd, int64_t rows,
+                     int64_t dim, T eps) {
+  require_cpu(ctx, "rmsnorm_forward");
+  cpu::rmsnorm_forward<T>(x, w, y, rstd, rows, dim, eps);
+}
+
+template <typename T>
+void rmsnorm_backward(const ExecContext& ctx, const T* dy, const T* x, const T* w, const T* rstd,
+                      T* dx, T* dw, int64_t rows, int64_t dim) {
+  require_cpu(ctx, "rmsnorm_backward");
+  cpu::rmsnorm_backward<T>(dy, x, w, rstd, dx, dw, rows, dim);
+}
+
+template <typename T>
+void add(const ExecContext& ctx, const T* a, const T* b, T* out, int64_t n) {
+  require_cpu(ctx, "add");
+  cpu::add<T>(a, b, out, n);
+}
+
+template <typename T>
+void add_inplace(const ExecContext& ctx, T* y, const T* x, int64_t n) {
+  require_cpu(ctx, "add_inplace");
+  cpu::add_inplace<T>(y, x, n);
+}
+
+template <typename T>
+void embedding_forward(const ExecContext& ctx, const int32_t* ids, const T* table, T* out,
+                       int64_t n, int64_t vocab, int64_t dim) {
+  require_cpu(ctx, "embedding_forward");
+  cpu::embedding_forward<T>(ids, table, out, n, vocab, dim);
+}
+
+template <typename T>
+void embedding_backward(const ExecContext& ctx, const int32_t* ids, const T* dout, T* dtable,
+                        int64_t n, int64_t vocab, int64_t dim) {
+  require_cpu(ctx, "embedding_backward");
+  cpu::embedding_backward<T>(ids, dout, dtable, n, vocab, dim);
+}
+
+template <typename T>
+double cross_entropy_forward(const ExecContext& ctx, const T* logits, const int32_t* targets,
+                             T* lse, int64_t n, int64_t vocab, int64_t* count) {
+  require_cpu(ctx, "cross_entropy_forward");
+  return cpu::cross_entropy_forward<T>(logits, targets, lse, n, vocab, count);
+}
+
+template <typename T>
+void cross_entropy_backward(const ExecContext& ctx, const T* logits, const int32_t* targets,
+                            const T* lse, T* dlogits, int64_t n, int64_t vocab, T scale) {
+  require_cpu(ctx, "cross_entropy_backward");
+  cpu::cross_entropy_backward<T>(logits, targets, lse, dlogits, n, vocab, scale);
+}
+
+template <typename T>
+void rope_forward(const ExecContext& ctx, T* x, int64_t batch, int64_t seq, int64_t heads,
+                  int64_t head_dim, double theta) {
+  require_cpu(ctx, "rope_forward");
+  cpu::rope_forward<T>(x, batch, seq, heads, head_dim, theta);
+}
+
+template <typename T>
+void rope_backward(const ExecContext& ctx, T* dx, int64_t batch, int64_t seq, int64_t heads,
+                   int64_t head_dim, double theta) {
+  require_cpu(ctx, "rope_backward");
+  cpu::rope_backward<T>(dx, batch, seq, heads, head_dim, theta);
+}
+
+template <typename T>
+void attention_forward(const ExecContext& ctx, const T* q, const T* k, const T* v, T* out, T* lse,
+                       int64_t batch, int64_t seq, int64_t heads, int64_t head_dim,
+                       int64_t v_dim) {
+  require_cpu(ctx, "attention_forward");
+  cpu::attention_forward<T>(q, k, v, out, lse, batch, seq, heads, head_dim, v_dim);
+}
+
+template <typename T>
+void attention_backward(const ExecContext& ctx, const T* dout, const T* q, const T* k, const T* v,
+                        const T* out, const T* lse, T* dq, T* dk, T* dv, int64_t batch,
+                        int64_t seq, int64_t heads, int64_t head_dim, int64_t v_dim) {
+  require_cpu(ctx, "attention_backward");
+  cpu::attention_backward<T>(dout, q, k, v, out, lse, dq, dk, dv, batch, seq, heads, head_dim,
+                             v_dim);
+}
+
+#define SADARI_INSTANTIATE(T)                                                                     \
+  template void rmsnorm_forward<T>(const ExecContext&, const T*, const T*, T*, T*, int64_t,      \
+                                   int64_t, T);                                                   \
+  template void rmsnorm_backward<T>(const ExecContext&, const T*, const T*, const T*, const T*,  \
+                                    T*, T*, int64_t, int64_t);                                    \
+  template void add<T>(const ExecContext&, const T*, const T*, T*, int64_t);                     \
+  template void add_inplace<T>(const ExecContext&, T*, const T*, int64_t);                       \
+  template void embedding_forward<T>(const ExecContext&, const int32_t*, const T*, T*, int64_t,  \
+                                     int64_t, int64_t);                                           \
+  template void embedding_backward<T>(const ExecContext&, const int32_t*, const T*, T*, int64_t, \
+                                      int64_t, int64_t);                                          \
+  template double cross_entropy_forward<T>(const ExecContext&, const T*, const int32_t*, T*,     \
+                                           int64_t, int64_t, int64_t*);                           \
+  template void cross_entropy_backward<T>(const ExecContext&, const T*, const int32_t*,          \
+                                          const T*, T*, int64_t, int64_t, T);                     \
+  template void rope_forward<T>(const ExecContext&, T*, int64_t, int64_t, int64_t, int64_t,      \
+                                double);                                                          \
+  template void rope_backward<T>(const ExecContext&, T*, int64_t, int64_t, int64_t, int64_t,     \
+                                 double);                                                         \
+  template void attention_forward<T>(const ExecContext&, const T*, const T*, const T*, T*, T*,   \
+                                     int64_t, int64_t, int64_t, int64_t, int64_t);               \
+  template void attention_backward<T>(const ExecContext&, const T*, const T*, const T*,          \
+                                      const T*, const T*, const T*, T*, T*, T*, int64_t,          \
+                                      int64_t, int64_t, int64_t, int64_t);
+SADARI_INSTANTIATE(float)
+SADARI_INSTANTIATE(double)
+#undef SADARI_INSTANTIATE
+
+}  // namespace sadari::ops
