@@ -23,11 +23,12 @@
 //     buffers must live on ctx.device (unchecked: a pointer does not say where
 //     it points); their contracts are in the kernels/cpu header named at each.
 //
-// Migration note: the optimizer's kernels and the dense layers' (norms,
-// residual adds, embedding, cross-entropy, RoPE, attention) are behind this
-// interface; the GEMM and FP8 linear kernels, SwiGLU, the router's and the
-// dispatcher's still call kernels/cpu/ directly from model/ and move here next
-// (tests/layering lists the files that still do).
+// Migration note: the optimizer's kernels, the dense layers' (norms, residual
+// adds, embedding, cross-entropy, RoPE, attention), the GEMMs, SwiGLU, the
+// router's activations and top-k and bf16 rounding are behind this interface;
+// the FP8 quantisers and FP8 linear products, the router's group selection and
+// the dispatcher's permutation and wire codecs still run as kernels/cpu/ calls
+// or loops in model/ and move here next (tests/layering lists the files).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,7 @@
 #include "core/tensor.h"
 #include "kernels/adamw_coefficients.h"
 #include "kernels/exec_context.h"
+#include "kernels/gemm_problem.h"
 
 namespace sadari::ops {
 
@@ -109,5 +111,44 @@ template <typename T>
 void attention_backward(const ExecContext& ctx, const T* dout, const T* q, const T* k, const T* v,
                         const T* out, const T* lse, T* dq, T* dk, T* dv, int64_t batch,
                         int64_t seq, int64_t heads, int64_t head_dim, int64_t v_dim);
+
+// GEMMs (kernels/cpu/gemm.h): C = alpha op(A) op(B) + beta C on packed operands
+// (matmul: alpha 1, leading dimensions from the shapes), and several products
+// in one call, each computed exactly as alone (the same bits).
+template <typename T>
+void matmul(const ExecContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+            const T* A, const T* B, T* C, T beta = T(0));
+template <typename T>
+void gemm_grouped(const ExecContext& ctx, const GemmProblem<T>* problems, int64_t count);
+
+// Row softmax over [rows, cols] and elementwise sigmoid, with their backward
+// (kernels/cpu/activation.h); dx WRITTEN.
+template <typename T>
+void softmax_forward(const ExecContext& ctx, const T* x, T* y, int64_t rows, int64_t cols);
+template <typename T>
+void softmax_backward(const ExecContext& ctx, const T* dy, const T* y, T* dx, int64_t rows,
+                      int64_t cols);
+template <typename T>
+void sigmoid_forward(const ExecContext& ctx, const T* x, T* y, int64_t n);
+template <typename T>
+void sigmoid_backward(const ExecContext& ctx, const T* dy, const T* y, T* dx, int64_t n);
+
+// The k largest of each row of [rows, cols], best first, ties to the lower
+// index; mask (may be null) excludes entries with mask 0 (kernels/cpu/topk.h).
+template <typename T>
+void topk_rows(const ExecContext& ctx, const T* x, int64_t rows, int64_t cols, int64_t k,
+               int32_t* idx, T* val, const uint8_t* mask = nullptr);
+
+// SwiGLU gate on gate_up [rows, 2F] -> h [rows, F], and its backward
+// (kernels/cpu/swiglu.h).
+template <typename T>
+void swiglu_forward(const ExecContext& ctx, const T* gate_up, T* h, int64_t rows, int64_t F);
+template <typename T>
+void swiglu_backward(const ExecContext& ctx, const T* dh, const T* gate_up, T* dgate_up,
+                     int64_t rows, int64_t F);
+
+// out = x rounded to the nearest bf16 (round to nearest even), kept as f32: the
+// CPU emulation of bf16 operands (out may equal x).
+void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n);
 
 }  // namespace sadari::ops

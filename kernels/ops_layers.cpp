@@ -1,11 +1,15 @@
 // The layer kernels of the compute interface (kernels/ops.h): each checks that
 // the context has a backend for it and forwards to that backend's kernel.
+#include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/embedding.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/rmsnorm.h"
 #include "kernels/cpu/rope.h"
+#include "kernels/cpu/swiglu.h"
+#include "kernels/cpu/topk.h"
 #include "kernels/ops.h"
 #include "kernels/ops_checks.h"
 
@@ -100,6 +104,69 @@ void attention_backward(const ExecContext& ctx, const T* dout, const T* q, const
                              v_dim);
 }
 
+template <typename T>
+void matmul(const ExecContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+            const T* A, const T* B, T* C, T beta) {
+  require_cpu(ctx, "matmul");
+  cpu::matmul<T>(trans_a, trans_b, M, N, K, A, B, C, beta);
+}
+
+template <typename T>
+void gemm_grouped(const ExecContext& ctx, const GemmProblem<T>* problems, int64_t count) {
+  require_cpu(ctx, "gemm_grouped");
+  cpu::gemm_grouped<T>(problems, count);
+}
+
+template <typename T>
+void softmax_forward(const ExecContext& ctx, const T* x, T* y, int64_t rows, int64_t cols) {
+  require_cpu(ctx, "softmax_forward");
+  cpu::softmax_forward<T>(x, y, rows, cols);
+}
+
+template <typename T>
+void softmax_backward(const ExecContext& ctx, const T* dy, const T* y, T* dx, int64_t rows,
+                      int64_t cols) {
+  require_cpu(ctx, "softmax_backward");
+  cpu::softmax_backward<T>(dy, y, dx, rows, cols);
+}
+
+template <typename T>
+void sigmoid_forward(const ExecContext& ctx, const T* x, T* y, int64_t n) {
+  require_cpu(ctx, "sigmoid_forward");
+  cpu::sigmoid_forward<T>(x, y, n);
+}
+
+template <typename T>
+void sigmoid_backward(const ExecContext& ctx, const T* dy, const T* y, T* dx, int64_t n) {
+  require_cpu(ctx, "sigmoid_backward");
+  cpu::sigmoid_backward<T>(dy, y, dx, n);
+}
+
+template <typename T>
+void topk_rows(const ExecContext& ctx, const T* x, int64_t rows, int64_t cols, int64_t k,
+               int32_t* idx, T* val, const uint8_t* mask) {
+  require_cpu(ctx, "topk_rows");
+  cpu::topk_rows<T>(x, rows, cols, k, idx, val, mask);
+}
+
+template <typename T>
+void swiglu_forward(const ExecContext& ctx, const T* gate_up, T* h, int64_t rows, int64_t F) {
+  require_cpu(ctx, "swiglu_forward");
+  cpu::swiglu_forward<T>(gate_up, h, rows, F);
+}
+
+template <typename T>
+void swiglu_backward(const ExecContext& ctx, const T* dh, const T* gate_up, T* dgate_up,
+                     int64_t rows, int64_t F) {
+  require_cpu(ctx, "swiglu_backward");
+  cpu::swiglu_backward<T>(dh, gate_up, dgate_up, rows, F);
+}
+
+void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n) {
+  require_cpu(ctx, "round_to_bf16");
+  cpu::round_to_bf16(x, out, n);
+}
+
 #define SADARI_INSTANTIATE(T)                                                                     \
   template void rmsnorm_forward<T>(const ExecContext&, const T*, const T*, T*, T*, int64_t,      \
                                    int64_t, T);                                                   \
@@ -123,7 +190,19 @@ void attention_backward(const ExecContext& ctx, const T* dout, const T* q, const
                                      int64_t, int64_t, int64_t, int64_t, int64_t);               \
   template void attention_backward<T>(const ExecContext&, const T*, const T*, const T*,          \
                                       const T*, const T*, const T*, T*, T*, T*, int64_t,          \
-                                      int64_t, int64_t, int64_t, int64_t);
+                                      int64_t, int64_t, int64_t, int64_t);                        \
+  template void matmul<T>(const ExecContext&, bool, bool, int64_t, int64_t, int64_t, const T*,   \
+                          const T*, T*, T);                                                       \
+  template void gemm_grouped<T>(const ExecContext&, const GemmProblem<T>*, int64_t);             \
+  template void softmax_forward<T>(const ExecContext&, const T*, T*, int64_t, int64_t);          \
+  template void softmax_backward<T>(const ExecContext&, const T*, const T*, T*, int64_t,         \
+                                    int64_t);                                                     \
+  template void sigmoid_forward<T>(const ExecContext&, const T*, T*, int64_t);                   \
+  template void sigmoid_backward<T>(const ExecContext&, const T*, const T*, T*, int64_t);        \
+  template void topk_rows<T>(const ExecContext&, const T*, int64_t, int64_t, int64_t, int32_t*,  \
+                             T*, const uint8_t*);                                                 \
+  template void swiglu_forward<T>(const ExecContext&, const T*, T*, int64_t, int64_t);           \
+  template void swiglu_backward<T>(const ExecContext&, const T*, const T*, T*, int64_t, int64_t);
 SADARI_INSTANTIATE(float)
 SADARI_INSTANTIATE(double)
 #undef SADARI_INSTANTIATE

@@ -48,7 +48,7 @@ class AttentionLayer {
   double forward_flops_per_token(int64_t seq) const;
 
  private:
-  LinearNumerics numerics(const Parameter* w) const { return {precision_, w->name}; }
+  LinearNumerics numerics(const Parameter* w) const { return {precision_, w->name, ctx_}; }
   int64_t D_, H_, hd_;
   double rope_theta_;
   ComputePrecision precision_;

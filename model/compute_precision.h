@@ -17,6 +17,7 @@
 
 #include <string>
 #include <string_view>
+#include "kernels/exec_context.h"
 
 namespace sadari {
 
@@ -32,6 +33,7 @@ std::string_view compute_precision_name(ComputePrecision p);
 struct LinearNumerics {
   ComputePrecision precision = ComputePrecision::f32;
   std::string_view weight_name;  // e.g. "blocks.3.attn.wq"; borrowed
+  ExecContext ctx;               // where the products run (kernels/ops.h)
 };
 
 }  // namespace sadari

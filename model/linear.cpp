@@ -5,9 +5,8 @@
 
 #include "core/error.h"
 #include "core/profile.h"
-#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/fp8_linear.h"
-#include "kernels/cpu/gemm.h"
+#include "kernels/ops.h"
 #include "model/weight_grad_tape.h"
 
 namespace sadari {
@@ -17,10 +16,18 @@ namespace {
 // DeepSeek-V3's choice: E4M3 everywhere, scales from the max-abs as is.
 const cpu::Fp8QuantizeOptions kFp8{};
 
+// The FP8 linear products are not behind the compute interface yet: they run
+// on the host only, so refuse another device's context instead of reading its
+// memory from the CPU.
+void require_host_fp8(const ExecContext& ctx, std::string_view name) {
+  SADARI_CHECK(ctx.device == Device::cpu, "linear layer ", name, ": fp8 products run on the CPU only so far, the context is on ", device_name(ctx.device));
+}
+
 // x rounded to bf16 values into `out` (resized), one rounding per element.
-const float* rounded_bf16(const float* x, int64_t count, std::vector<float>& out) {
+const float* rounded_bf16(const ExecContext& ctx, const float* x, int64_t count,
+                          std::vector<float>& out) {
   out.resize(static_cast<size_t>(count));
-  cpu::round_to_bf16(x, out.data(), count);
+  ops::round_to_bf16(ctx, x, out.data(), count);
   return out.data();
 }
 
@@ -35,40 +42,44 @@ Bf16Scratch& bf16_scratch() {
 }
 
 // dW[out, in] += dy^T x in a reduced precision (the Wgrad product).
-void reduced_wgrad(ComputePrecision p, const float* dy, const float* x, float* dW, int64_t n,
-                   int64_t in, int64_t out, std::string_view name) {
+void reduced_wgrad(ComputePrecision p, const ExecContext& ctx, const float* dy, const float* x,
+                   float* dW, int64_t n, int64_t in, int64_t out, std::string_view name) {
   ProfileScope scope(ProfileCategory::gemm);
   if (p == ComputePrecision::fp8) {
+    require_host_fp8(ctx, name);
     cpu::fp8_linear_wgrad(dy, x, dW, n, out, in, kFp8, std::string(name));
     return;
   }
   Bf16Scratch& s = bf16_scratch();
-  cpu::matmul<float>(true, false, out, in, n, rounded_bf16(dy, n * out, s.a),
-                     rounded_bf16(x, n * in, s.b), dW, 1.0f);
+  ops::matmul<float>(ctx, true, false, out, in, n, rounded_bf16(ctx, dy, n * out, s.a),
+                     rounded_bf16(ctx, x, n * in, s.b), dW, 1.0f);
 }
 
-void reduced_forward(ComputePrecision p, const float* x, const float* W, float* y, int64_t n,
-                     int64_t in, int64_t out, std::string_view name) {
+void reduced_forward(ComputePrecision p, const ExecContext& ctx, const float* x, const float* W,
+                     float* y, int64_t n, int64_t in, int64_t out, std::string_view name) {
   if (p == ComputePrecision::fp8) {
+    require_host_fp8(ctx, name);
     const auto Wq = cpu::fp8_quantize_weight(W, out, in, kFp8, std::string(name));
     cpu::fp8_linear_forward(x, Wq, y, n, kFp8);
     return;
   }
   Bf16Scratch& s = bf16_scratch();
-  cpu::matmul<float>(false, true, n, out, in, rounded_bf16(x, n * in, s.a),
-                     rounded_bf16(W, out * in, s.b), y);
+  ops::matmul<float>(ctx, false, true, n, out, in, rounded_bf16(ctx, x, n * in, s.a),
+                     rounded_bf16(ctx, W, out * in, s.b), y);
 }
 
-void reduced_dgrad(ComputePrecision p, const float* dy, const float* W, float* dx, int64_t n,
-                   int64_t in, int64_t out, bool accumulate_dx, std::string_view name) {
+void reduced_dgrad(ComputePrecision p, const ExecContext& ctx, const float* dy, const float* W,
+                   float* dx, int64_t n, int64_t in, int64_t out, bool accumulate_dx,
+                   std::string_view name) {
   if (p == ComputePrecision::fp8) {
+    require_host_fp8(ctx, name);
     const auto Wq = cpu::fp8_quantize_weight(W, out, in, kFp8, std::string(name));
     cpu::fp8_linear_backward(dy, nullptr, Wq, dx, nullptr, n, kFp8, accumulate_dx);
     return;
   }
   Bf16Scratch& s = bf16_scratch();
-  cpu::matmul<float>(false, false, n, in, out, rounded_bf16(dy, n * out, s.a),
-                     rounded_bf16(W, out * in, s.b), dx, accumulate_dx ? 1.0f : 0.0f);
+  ops::matmul<float>(ctx, false, false, n, in, out, rounded_bf16(ctx, dy, n * out, s.a),
+                     rounded_bf16(ctx, W, out * in, s.b), dx, accumulate_dx ? 1.0f : 0.0f);
 }
 
 template <typename T>
@@ -89,11 +100,11 @@ void linear_forward(const T* x, const T* W, T* y, int64_t n, int64_t in, int64_t
   ProfileScope scope(ProfileCategory::gemm);
   if constexpr (std::is_same_v<T, float>) {
     if (numerics.precision != ComputePrecision::f32) {
-      reduced_forward(numerics.precision, x, W, y, n, in, out, numerics.weight_name);
+      reduced_forward(numerics.precision, numerics.ctx, x, W, y, n, in, out, numerics.weight_name);
       return;
     }
   }
-  cpu::matmul<T>(false, true, n, out, in, x, W, y);
+  ops::matmul<T>(numerics.ctx, false, true, n, out, in, x, W, y);
 }
 
 template <typename T>
@@ -106,24 +117,26 @@ void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t 
   if constexpr (std::is_same_v<T, float>) {
     const ComputePrecision p = numerics.precision;
     if (p != ComputePrecision::f32) {
-      if (dx) reduced_dgrad(p, dy, W, dx, n, in, out, accumulate_dx, numerics.weight_name);
+      if (dx)
+        reduced_dgrad(p, numerics.ctx, dy, W, dx, n, in, out, accumulate_dx, numerics.weight_name);
       if (!dW) return;
       if (tape)  // the recorded product outlives the caller's name: keep a copy
-        tape->record([=, name = std::string(numerics.weight_name)] {
-          reduced_wgrad(p, dy, x, dW, n, in, out, name);
+        tape->record([=, ctx = numerics.ctx, name = std::string(numerics.weight_name)] {
+          reduced_wgrad(p, ctx, dy, x, dW, n, in, out, name);
         });
       else
-        reduced_wgrad(p, dy, x, dW, n, in, out, numerics.weight_name);
+        reduced_wgrad(p, numerics.ctx, dy, x, dW, n, in, out, numerics.weight_name);
       return;
     }
   }
-  if (dx) cpu::matmul<T>(false, false, n, in, out, dy, W, dx, accumulate_dx ? T(1) : T(0));
+  if (dx)
+    ops::matmul<T>(numerics.ctx, false, false, n, in, out, dy, W, dx, accumulate_dx ? T(1) : T(0));
   if (!dW) return;
   // dW += dy^T x: now, or recorded for a later weight-gradient pass.
   if (tape)
-    tape->record(cpu::GemmProblem<T>{true, false, out, in, n, T(1), dy, out, x, in, T(1), dW, in});
+    tape->record(GemmProblem<T>{true, false, out, in, n, T(1), dy, out, x, in, T(1), dW, in});
   else
-    cpu::matmul<T>(true, false, out, in, n, dy, x, dW, T(1));
+    ops::matmul<T>(numerics.ctx, true, false, out, in, n, dy, x, dW, T(1));
 }
 
 #define SADARI_INSTANTIATE(T)                                                                \

@@ -31,7 +31,7 @@ RouterOptions routing_options(const ModelConfig& cfg, const TokenDispatcher<T>* 
 template <typename T>
 MoELayer<T>::MoELayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params,
                       uint64_t seed, TokenDispatcher<T>* dispatcher,
-                      ComputePrecision precision)
+                      ComputePrecision precision, const ExecContext& ctx)
     : layer_(layer),
       D_(cfg.hidden),
       E_(cfg.experts),
@@ -41,7 +41,8 @@ MoELayer<T>::MoELayer(const ModelConfig& cfg, int64_t layer, ParameterStore& par
       aux_alpha_(cfg.aux_loss_alpha),
       bias_speed_(cfg.bias_update_speed),
       precision_(precision),
-      router_(routing_options<T>(cfg, dispatcher)),
+      ctx_(ctx),
+      router_(routing_options<T>(cfg, dispatcher), ctx),
       dispatcher_(dispatcher) {
   const std::string prefix = "blocks." + std::to_string(layer) + ".moe.";
   SADARI_CHECK(params.dtype() == dtype_of<T>::value, "MoE layer ", layer, ": parameter store is ",
@@ -141,7 +142,7 @@ double MoELayer<T>::forward(const T* x, T* y, int64_t n, int64_t seq, Cache& c) 
     m.y = c.expert_out.data() + off * D_;
     m.gate_up_act = c.expert_act.data() + off * 2 * F_;
     m.h = c.expert_h.data() + off * F_;
-    m.numerics = {precision_, expert_gate_up_[j]->name, expert_down_[j]->name};
+    m.numerics = {precision_, expert_gate_up_[j]->name, expert_down_[j]->name, ctx_};
     group.push_back(m);
   }
   if (S_ > 0) {
@@ -156,7 +157,7 @@ double MoELayer<T>::forward(const T* x, T* y, int64_t n, int64_t seq, Cache& c) 
     m.y = y;
     m.gate_up_act = c.shared_act.data();
     m.h = c.shared_h.data();
-    m.numerics = {precision_, shared_gate_up_->name, shared_down_->name};
+    m.numerics = {precision_, shared_gate_up_->name, shared_down_->name, ctx_};
     group.push_back(m);
   } else if (n > 0) {
     std::memset(y, 0, sizeof(T) * n * D_);
@@ -214,7 +215,7 @@ void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const
     m.dw_down = expert_down_[j]->g<T>();
     m.dh = routed_dh + off * F_;
     m.dgate_up = routed_dgu + off * 2 * F_;
-    m.numerics = {precision_, expert_gate_up_[j]->name, expert_down_[j]->name};
+    m.numerics = {precision_, expert_gate_up_[j]->name, expert_down_[j]->name, ctx_};
     group.push_back(m);
   }
   if (S_ > 0) {
@@ -232,7 +233,7 @@ void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const
     m.dw_down = shared_down_->g<T>();
     m.dh = shared_dh;
     m.dgate_up = shared_dgu;
-    m.numerics = {precision_, shared_gate_up_->name, shared_down_->name};
+    m.numerics = {precision_, shared_gate_up_->name, shared_down_->name, ctx_};
     group.push_back(m);
   } else if (n > 0) {
     std::memset(dx, 0, sizeof(T) * n * D_);

@@ -51,7 +51,8 @@ class MoELayer {
   // wire formats (DispatchWire::for_precision). A given dispatcher brings its own.
   MoELayer(const ModelConfig& cfg, int64_t layer, ParameterStore& params, uint64_t seed,
            TokenDispatcher<T>* dispatcher = nullptr,
-           ComputePrecision precision = ComputePrecision::f32);
+           ComputePrecision precision = ComputePrecision::f32,
+           const ExecContext& ctx = ExecContext::cpu());
   MoELayer(MoELayer&&) = default;
   MoELayer& operator=(MoELayer&&) = default;
 
@@ -137,6 +138,7 @@ class MoELayer {
   double aux_alpha_;
   double bias_speed_;
   ComputePrecision precision_;
+  ExecContext ctx_;  // where the router's and the experts' kernels run
   Router<T> router_;
   std::unique_ptr<TokenDispatcher<T>> owned_dispatcher_;
   TokenDispatcher<T>* dispatcher_;

@@ -6,8 +6,7 @@
 
 #include "core/error.h"
 #include "core/grow.h"
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/topk.h"
+#include "kernels/ops.h"
 
 namespace sadari {
 
@@ -98,7 +97,7 @@ int64_t RouterOptions::nodes() const {
 }
 
 template <typename T>
-Router<T>::Router(const RouterOptions& opts) : opts_(opts) {
+Router<T>::Router(const RouterOptions& opts, const ExecContext& ctx) : opts_(opts), ctx_(ctx) {
   opts_.validate();
 }
 
@@ -129,9 +128,9 @@ void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
 
   T* s = cache.scores.data();
   if (opts_.score_func == ScoreFunc::softmax)
-    cpu::softmax_forward<T>(cache.logits.data(), s, n, E);
+    ops::softmax_forward<T>(ctx_, cache.logits.data(), s, n, E);
   else
-    cpu::sigmoid_forward<T>(cache.logits.data(), s, n * E);
+    ops::sigmoid_forward<T>(ctx_, cache.logits.data(), s, n * E);
 
   T* b = cache.biased.data();
 #pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
@@ -165,7 +164,7 @@ void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
         gs[t * G + g] = top2 ? m1 + m2 : m1;
       }
     }
-    cpu::topk_rows<T>(gs, n, G, KG, cache.group_idx.data(), cache.top_val.data());
+    ops::topk_rows<T>(ctx_, gs, n, G, KG, cache.group_idx.data(), cache.top_val.data());
     uint8_t* mk = cache.mask.data();
     const int32_t* gi = cache.group_idx.data();
 #pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
@@ -177,7 +176,7 @@ void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
     mask = mk;
   }
   if (M > 0) mask = node_mask(b, n, cache);
-  cpu::topk_rows<T>(b, n, E, K, cache.expert.data(), cache.top_val.data(), mask);
+  ops::topk_rows<T>(ctx_, b, n, E, K, cache.expert.data(), cache.top_val.data(), mask);
 
   const bool normalise = opts_.norm_topk_prob && K > 1;
   const T c = static_cast<T>(opts_.routed_scaling_factor);
@@ -237,7 +236,7 @@ const uint8_t* Router<T>::node_mask(const T* b, int64_t n, RouterCache<T>& cache
       }
     }
   }
-  cpu::topk_rows<T>(ns, n, N, M, cache.group_idx.data(), cache.top_val.data());
+  ops::topk_rows<T>(ctx_, ns, n, N, M, cache.group_idx.data(), cache.top_val.data());
   uint8_t* mk = cache.mask.data();
   const int32_t* kept = cache.group_idx.data();
 #pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
@@ -282,9 +281,9 @@ void Router<T>::backward(const T* d_weight, const T* d_scores_extra, RouterCache
     }
   }
   if (opts_.score_func == ScoreFunc::softmax)
-    cpu::softmax_backward<T>(ds, s, d_logits, n, E);
+    ops::softmax_backward<T>(ctx_, ds, s, d_logits, n, E);
   else
-    cpu::sigmoid_backward<T>(ds, s, d_logits, n * E);
+    ops::sigmoid_backward<T>(ctx_, ds, s, d_logits, n * E);
 }
 
 template <typename T>

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "kernels/exec_context.h"
 
 namespace sadari {
 
@@ -95,7 +96,8 @@ struct RouterCache {
 template <typename T>
 class Router {
  public:
-  explicit Router(const RouterOptions& opts);
+  // ctx: where the scores, their activations and the top-k run (kernels/ops.h).
+  explicit Router(const RouterOptions& opts, const ExecContext& ctx = ExecContext::cpu());
   const RouterOptions& options() const { return opts_; }
 
   // Routes n tokens whose logits are already in cache.logits[0, n*E).
@@ -118,6 +120,7 @@ class Router {
   const uint8_t* node_mask(const T* biased, int64_t n, RouterCache<T>& cache) const;
 
   RouterOptions opts_;
+  ExecContext ctx_;
 };
 
 // Sequence-wise auxiliary balance loss (DeepSeek-V3, eq. 17-20), per sequence of

@@ -3,8 +3,7 @@
 #include <vector>
 
 #include "core/profile.h"
-#include "kernels/cpu/gemm.h"
-#include "kernels/cpu/swiglu.h"
+#include "kernels/ops.h"
 #include "model/linear.h"
 #include "model/weight_grad_tape.h"
 
@@ -15,7 +14,7 @@ void swiglu_ffn_forward(const T* x, const T* w_gate_up, const T* w_down, T* y, T
                         T* h, int64_t n, int64_t D, int64_t F, const SwigluNumerics& numerics) {
   if (n == 0) return;
   linear_forward<T>(x, w_gate_up, gate_up_act, n, D, 2 * F, numerics.gate_up());
-  cpu::swiglu_forward<T>(gate_up_act, h, n, F);
+  ops::swiglu_forward<T>(numerics.ctx, gate_up_act, h, n, F);
   linear_forward<T>(h, w_down, y, n, F, D, numerics.down());
 }
 
@@ -28,7 +27,7 @@ void swiglu_ffn_backward(const T* dy, const T* x, const T* w_gate_up, const T* w
   T* dh = scratch;               // [n, F]
   T* dgate_up = scratch + n * F; // [n, 2F]
   linear_backward<T>(dy, h, w_down, dh, dw_down, n, F, D, false, numerics.down());
-  cpu::swiglu_backward<T>(dh, gate_up_act, dgate_up, n, F);
+  ops::swiglu_backward<T>(numerics.ctx, dh, gate_up_act, dgate_up, n, F);
   linear_backward<T>(dgate_up, x, w_gate_up, dx, dw_gate_up, n, D, 2 * F, accumulate_dx,
                      numerics.gate_up());
 }
@@ -38,16 +37,22 @@ namespace {
 // The products of linear_forward / linear_backward (model/linear.cpp) as grouped-GEMM
 // problems, with the same arguments matmul would pass to gemm.
 template <typename T>
-cpu::GemmProblem<T> product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
+GemmProblem<T> product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
                             const T* B, T* C, T beta) {
   return {ta, tb, M, N, K, T(1), A, ta ? M : K, B, tb ? K : N, beta, C, N};
 }
 
 template <typename T>
-void run_grouped(const std::vector<cpu::GemmProblem<T>>& problems) {
+void run_grouped(const ExecContext& ctx, const std::vector<GemmProblem<T>>& problems) {
   if (problems.empty()) return;
   ProfileScope scope(ProfileCategory::gemm);
-  cpu::gemm_grouped<T>(problems.data(), static_cast<int64_t>(problems.size()));
+  ops::gemm_grouped<T>(ctx, problems.data(), static_cast<int64_t>(problems.size()));
+}
+
+// The members' context (one layer's members share one), for their grouped calls.
+template <typename T>
+const ExecContext& context_of(const SwigluFfnMember<T>* m, int64_t count) {
+  return count > 0 ? m[0].numerics.ctx : ExecContext::cpu();
 }
 
 // Calls run(first member, rows) once per run of consecutive members whose buffers
@@ -86,25 +91,25 @@ void swiglu_ffn_forward_grouped(const SwigluFfnMember<T>* m, int64_t count, int6
                             m[i].n, D, m[i].F, m[i].numerics);
     return;
   }
-  std::vector<cpu::GemmProblem<T>> p;
+  std::vector<GemmProblem<T>> p;
   for (int64_t i = 0; i < count; ++i)
     if (m[i].n > 0)
       p.push_back(product<T>(false, true, m[i].n, 2 * m[i].F, D, m[i].x, m[i].w_gate_up,
                              m[i].gate_up_act, T(0)));
-  run_grouped(p);
+  run_grouped(context_of(m, count), p);
   for_adjacent_runs<T>(
       m, count,
       [](const SwigluFfnMember<T>& a, int64_t rows, const SwigluFfnMember<T>& b) {
         return b.gate_up_act == a.gate_up_act + rows * 2 * a.F && b.h == a.h + rows * a.F;
       },
       [](const SwigluFfnMember<T>& a, int64_t rows) {
-        cpu::swiglu_forward<T>(a.gate_up_act, a.h, rows, a.F);
+        ops::swiglu_forward<T>(a.numerics.ctx, a.gate_up_act, a.h, rows, a.F);
       });
   p.clear();
   for (int64_t i = 0; i < count; ++i)
     if (m[i].n > 0)
       p.push_back(product<T>(false, true, m[i].n, D, m[i].F, m[i].h, m[i].w_down, m[i].y, T(0)));
-  run_grouped(p);
+  run_grouped(context_of(m, count), p);
 }
 
 template <typename T>
@@ -116,7 +121,7 @@ void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int
       if (a.n == 0) continue;
       linear_backward<T>(a.dy, a.h, a.w_down, a.dh, a.dw_down, a.n, a.F, D, false,
                          a.numerics.down());
-      cpu::swiglu_backward<T>(a.dh, a.gate_up_act, a.dgate_up, a.n, a.F);
+      ops::swiglu_backward<T>(a.numerics.ctx, a.dh, a.gate_up_act, a.dgate_up, a.n, a.F);
       linear_backward<T>(a.dgate_up, a.x, a.w_gate_up, a.dx, a.dw_gate_up, a.n, D, 2 * a.F,
                          a.accumulate_dx, a.numerics.gate_up());
     }
@@ -125,8 +130,8 @@ void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int
   // Weight-gradient products go to `weights`: the same grouped call, or the
   // active tape of a split backward (model/weight_grad_tape.h).
   WeightGradTape<T>* tape = active_weight_grad_tape<T>();
-  std::vector<cpu::GemmProblem<T>> p;
-  auto weights = [&](const cpu::GemmProblem<T>& product) {
+  std::vector<GemmProblem<T>> p;
+  auto weights = [&](const GemmProblem<T>& product) {
     if (tape)
       tape->record(product);
     else
@@ -139,7 +144,7 @@ void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int
     p.push_back(product<T>(false, false, n, F, D, m[i].dy, m[i].w_down, m[i].dh, T(0)));
     weights(product<T>(true, false, D, F, n, m[i].dy, m[i].h, m[i].dw_down, T(1)));
   }
-  run_grouped(p);
+  run_grouped(context_of(m, count), p);
   for_adjacent_runs<T>(
       m, count,
       [](const SwigluFfnMember<T>& a, int64_t rows, const SwigluFfnMember<T>& b) {
@@ -147,7 +152,7 @@ void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int
                b.dgate_up == a.dgate_up + rows * 2 * a.F;
       },
       [](const SwigluFfnMember<T>& a, int64_t rows) {
-        cpu::swiglu_backward<T>(a.dh, a.gate_up_act, a.dgate_up, rows, a.F);
+        ops::swiglu_backward<T>(a.numerics.ctx, a.dh, a.gate_up_act, a.dgate_up, rows, a.F);
       });
   // dx (=|+=) dgate_up W_gate_up and dW_gate_up += dgate_up^T x.
   p.clear();
@@ -159,7 +164,7 @@ void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int
                            m[i].accumulate_dx ? T(1) : T(0)));
     weights(product<T>(true, false, 2 * F, D, n, dgu, m[i].x, m[i].dw_gate_up, T(1)));
   }
-  run_grouped(p);
+  run_grouped(context_of(m, count), p);
 }
 
 #define SADARI_INSTANTIATE(T)                                                                  \

@@ -21,9 +21,10 @@ namespace sadari {
 struct SwigluNumerics {
   ComputePrecision precision = ComputePrecision::f32;
   std::string_view gate_up_name, down_name;  // borrowed
+  ExecContext ctx;                           // where the FFN's kernels run
 
-  LinearNumerics gate_up() const { return {precision, gate_up_name}; }
-  LinearNumerics down() const { return {precision, down_name}; }
+  LinearNumerics gate_up() const { return {precision, gate_up_name, ctx}; }
+  LinearNumerics down() const { return {precision, down_name, ctx}; }
 };
 
 template <typename T>

@@ -28,7 +28,7 @@ TransformerBlock<T>::TransformerBlock(const ModelConfig& cfg, int64_t layer,
     ffn_down_ = params.add(prefix + "ffn.down", {D_, dense_F_}, Init::normal,
                            cfg.init_std / std::sqrt(2.0 * static_cast<double>(cfg.layers)), seed);
   } else {
-    moe_ = std::make_unique<MoELayer<T>>(cfg, layer, params, seed, dispatcher, precision);
+    moe_ = std::make_unique<MoELayer<T>>(cfg, layer, params, seed, dispatcher, precision, ctx);
     // Active FLOPs: router, top_k routed experts and the shared experts.
     const double F = static_cast<double>(cfg.moe_ffn_hidden), D = static_cast<double>(D_);
     moe_flops_per_token_ = 2.0 * D * static_cast<double>(cfg.experts) +

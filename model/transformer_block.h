@@ -49,7 +49,7 @@ class TransformerBlock {
 
  private:
   SwigluNumerics dense_numerics() const {
-    return {precision_, ffn_gate_up_->name, ffn_down_->name};
+    return {precision_, ffn_gate_up_->name, ffn_down_->name, ctx_};
   }
 
   int64_t D_, dense_F_;

@@ -143,7 +143,7 @@ void TransformerStage<T>::backward_input(const T* d_output, Cache& c, T ce_scale
 
 template <typename T>
 void TransformerStage<T>::backward_weight(Cache& c) const {
-  c.tape.run();
+  c.tape.run(ctx_);
 }
 
 template <typename T>

@@ -1,6 +1,7 @@
 #include "model/weight_grad_tape.h"
 
 #include "core/profile.h"
+#include "kernels/ops.h"
 
 namespace sadari {
 
@@ -13,10 +14,10 @@ WeightGradTape<T>*& current_tape() {
 }  // namespace
 
 template <typename T>
-void WeightGradTape<T>::run() {
+void WeightGradTape<T>::run(const ExecContext& ctx) {
   if (!products_.empty()) {
     ProfileScope scope(ProfileCategory::gemm);
-    cpu::gemm_grouped<T>(products_.data(), static_cast<int64_t>(products_.size()));
+    ops::gemm_grouped<T>(ctx, products_.data(), static_cast<int64_t>(products_.size()));
   }
   for (auto& task : tasks_) task();
   clear();

@@ -19,18 +19,20 @@
 #include <functional>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/exec_context.h"
+#include "kernels/gemm_problem.h"
 
 namespace sadari {
 
 template <typename T>
 class WeightGradTape {
  public:
-  void record(const cpu::GemmProblem<T>& product) { products_.push_back(product); }
+  void record(const GemmProblem<T>& product) { products_.push_back(product); }
   void record(std::function<void()> task) { tasks_.push_back(std::move(task)); }
   // Computes everything recorded, in recording order (products first, then tasks;
-  // they write disjoint gradients), and empties the tape.
-  void run();
+  // they write disjoint gradients), and empties the tape. The products run as
+  // one grouped GEMM on ctx (kernels/ops.h).
+  void run(const ExecContext& ctx = ExecContext::cpu());
   bool empty() const { return products_.empty() && tasks_.empty(); }
   void clear() {
     products_.clear();
@@ -38,7 +40,7 @@ class WeightGradTape {
   }
 
  private:
-  std::vector<cpu::GemmProblem<T>> products_;
+  std::vector<GemmProblem<T>> products_;
   std::vector<std::function<void()>> tasks_;
 };
 

@@ -13,27 +13,16 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/gemm_problem.h"
+
 namespace sadari::cpu {
+
+using sadari::GemmProblem;  // kernels/gemm_problem.h
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
-// One product of a grouped GEMM: C = alpha * op(A) * op(B) + beta * C, with the
-// conventions of gemm() above.
-template <typename T>
-struct GemmProblem {
-  bool trans_a = false, trans_b = false;
-  int64_t M = 0, N = 0, K = 0;
-  T alpha = T(1);
-  const T* A = nullptr;
-  int64_t lda = 0;
-  const T* B = nullptr;
-  int64_t ldb = 0;
-  T beta = T(0);
-  T* C = nullptr;
-  int64_t ldc = 0;
-};
 
 // Grouped GEMM: computes every problem exactly as gemm() would alone (the same
 // tiles, so the same bits), but all tiles of all problems share one parallel

@@ -15,9 +15,6 @@ set(allowed
   bench/train_step_bench.cpp
   model/dispatch_wire.cpp
   model/linear.cpp
-  model/router.cpp
-  model/swiglu_ffn.cpp
-  model/weight_grad_tape.h
 )
 
 set(found "")
