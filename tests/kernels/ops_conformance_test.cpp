@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <tuple>
 #include <string>
@@ -367,6 +368,105 @@ TEST_P(OpsConformance, AttentionForwardAndBackward) {
       (*x)[i] = keep;
       ASSERT_NEAR((*dx)[i], (up - down) / (2 * h), 1e-7) << name << " at " << i;
     }
+}
+
+TEST_P(OpsConformance, MatmulAndGroupedGemmAgainstTheTripleLoop) {
+  const int64_t M = 37, N = 29, K = 41;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const auto A = rand_values<double>(M * K, 1.0, 14), B = rand_values<double>(K * N, 1.0, 15);
+      auto C = rand_values<double>(M * N, 1.0, 16);
+      const auto C0 = C;
+      ops::matmul<double>(ctx(), ta, tb, M, N, K, A.data(), B.data(), C.data(), 0.5);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double want = 0.5 * C0[i * N + j];
+          for (int64_t k = 0; k < K; ++k)
+            want += (ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+          ASSERT_NEAR(C[i * N + j], want, 1e-12) << ta << tb << " at " << i << "," << j;
+        }
+    }
+  // Grouped: each problem as if alone, bit for bit.
+  const auto A = rand_values<float>(64 * 48, 1.0, 17), B = rand_values<float>(48 * 40, 1.0, 18);
+  std::vector<float> c1(64 * 40), c2(30 * 40), alone1(64 * 40), alone2(30 * 40);
+  const GemmProblem<float> problems[] = {
+      {false, false, 64, 40, 48, 1.0f, A.data(), 48, B.data(), 40, 0.0f, c1.data(), 40},
+      {false, false, 30, 40, 48, 2.0f, A.data(), 48, B.data(), 40, 0.0f, c2.data(), 40}};
+  ops::gemm_grouped<float>(ctx(), problems, 2);
+  ops::matmul<float>(ctx(), false, false, 64, 40, 48, A.data(), B.data(), alone1.data());
+  ops::matmul<float>(ctx(), false, false, 30, 40, 48, A.data(), B.data(), alone2.data());
+  EXPECT_EQ(c1, alone1);
+  for (auto& x : alone2) x *= 2.0f;
+  expect_close(c2, alone2, 1e-6, "grouped problem with alpha 2");
+}
+
+TEST_P(OpsConformance, SoftmaxAndSigmoidWithTheirBackward) {
+  const int64_t rows = 3, cols = 6;
+  const auto x = rand_values<double>(rows * cols, 3.0, 19), dy = rand_values<double>(rows * cols, 1.0, 20);
+  std::vector<double> y(x.size()), dx(x.size()), s(x.size()), ds(x.size());
+  ops::softmax_forward<double>(ctx(), x.data(), y.data(), rows, cols);
+  ops::softmax_backward<double>(ctx(), dy.data(), y.data(), dx.data(), rows, cols);
+  ops::sigmoid_forward<double>(ctx(), x.data(), s.data(), rows * cols);
+  ops::sigmoid_backward<double>(ctx(), dy.data(), s.data(), ds.data(), rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    double z = 0, dot = 0;
+    for (int64_t j = 0; j < cols; ++j) z += std::exp(x[r * cols + j]);
+    for (int64_t j = 0; j < cols; ++j) dot += dy[r * cols + j] * std::exp(x[r * cols + j]) / z;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double p = std::exp(x[r * cols + j]) / z;
+      ASSERT_NEAR(y[r * cols + j], p, 1e-14);
+      ASSERT_NEAR(dx[r * cols + j], p * (dy[r * cols + j] - dot), 1e-14);
+    }
+  }
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double sg = 1.0 / (1.0 + std::exp(-x[i]));
+    ASSERT_NEAR(s[i], sg, 1e-14);
+    ASSERT_NEAR(ds[i], dy[i] * sg * (1 - sg), 1e-14);
+  }
+}
+
+TEST_P(OpsConformance, TopkRowsBestFirstLowerIndexOnTiesAndMask) {
+  const std::vector<float> x = {0.1f, 0.9f, 0.5f, 0.9f, -1.0f,   // tie 0.9 at 1 and 3
+                                2.0f, 1.0f, 3.0f, 0.0f, 3.0f};
+  std::vector<int32_t> idx(6);
+  std::vector<float> val(6);
+  ops::topk_rows<float>(ctx(), x.data(), 2, 5, 3, idx.data(), val.data());
+  EXPECT_EQ(idx, (std::vector<int32_t>{1, 3, 2, 2, 4, 0}));  // column indices per row
+  EXPECT_EQ(val, (std::vector<float>{0.9f, 0.9f, 0.5f, 3.0f, 3.0f, 2.0f}));
+  const std::vector<uint8_t> mask = {1, 0, 1, 1, 1, 1, 1, 0, 1, 1};
+  ops::topk_rows<float>(ctx(), x.data(), 2, 5, 2, idx.data(), val.data(), mask.data());
+  EXPECT_EQ(std::vector<int32_t>(idx.begin(), idx.begin() + 4), (std::vector<int32_t>{3, 2, 4, 0}));
+}
+
+TEST_P(OpsConformance, SwigluGateAndItsBackward) {
+  const int64_t rows = 4, F = 5;
+  const auto gu = rand_values<double>(rows * 2 * F, 2.0, 21), dh = rand_values<double>(rows * F, 1.0, 22);
+  std::vector<double> h(rows * F), dgu(rows * 2 * F);
+  ops::swiglu_forward<double>(ctx(), gu.data(), h.data(), rows, F);
+  ops::swiglu_backward<double>(ctx(), dh.data(), gu.data(), dgu.data(), rows, F);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < F; ++j) {
+      const double g = gu[r * 2 * F + j], u = gu[r * 2 * F + F + j], s = 1 / (1 + std::exp(-g));
+      ASSERT_NEAR(h[r * F + j], g * s * u, 1e-13);
+      ASSERT_NEAR(dgu[r * 2 * F + j], dh[r * F + j] * u * s * (1 + g * (1 - s)), 1e-13);
+      ASSERT_NEAR(dgu[r * 2 * F + F + j], dh[r * F + j] * g * s, 1e-13);
+    }
+}
+
+TEST_P(OpsConformance, RoundToBf16KeepsTheTopSixteenBitsToNearestEven) {
+  const std::vector<float> x = {1.0f, 1.00390625f /* tie: even stays */, 1.01171875f /* tie: up */,
+                                -3.14159265f, 1e-30f};
+  std::vector<float> out(x.size());
+  ops::round_to_bf16(ctx(), x.data(), out.data(), int64_t(x.size()));
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], 1.0f);
+  EXPECT_EQ(out[2], 1.015625f);
+  EXPECT_EQ(out[3], -3.140625f);
+  for (float v : out) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    EXPECT_EQ(bits & 0xFFFFu, 0u) << v;
+  }
 }
 
 // A context whose device has no backend in this build gets a clear error, not a
