@@ -147,6 +147,32 @@ template <typename T>
 void swiglu_backward(const ExecContext& ctx, const T* dh, const T* gate_up, T* dgate_up,
                      int64_t rows, int64_t F);
 
+// Token dispatch arithmetic (kernels/cpu/pair_rows.h): a pair is one (token t,
+// slot j) router choice, index t*k + j; row_of_pair[t*k + j] is its row in
+// `rows` [*, D] or -1 when dropped.
+//   combine_pairs:          y_t += sum_j weight[t,j] rows[row_of_pair[t,j]]
+//   combine_pairs_backward: d_rows (WRITTEN) and d_weight of that
+//   sum_pair_rows:          dx_t += sum_j rows[row_of_pair[t,j]]
+// gather_rows: out[i] = src[index[i] / stride] for i < count, rows of D
+// (stride 1: a plain row gather; stride k: each pair's token row);
+// scatter_rows: out[index[i]] = src[i / stride] where index[i] >= 0.
+template <typename T>
+void combine_pairs(const ExecContext& ctx, const T* rows, const int64_t* row_of_pair,
+                   const T* weight, T* y, int64_t n, int64_t k, int64_t D);
+template <typename T>
+void combine_pairs_backward(const ExecContext& ctx, const T* dy, const T* rows,
+                            const int64_t* row_of_pair, const T* weight, T* d_rows, T* d_weight,
+                            int64_t n, int64_t k, int64_t D);
+template <typename T>
+void sum_pair_rows(const ExecContext& ctx, const T* rows, const int64_t* row_of_pair, T* dx,
+                   int64_t n, int64_t k, int64_t D);
+template <typename T>
+void gather_rows(const ExecContext& ctx, const T* src, const int64_t* index, int64_t stride,
+                 T* out, int64_t count, int64_t D);
+template <typename T>
+void scatter_rows(const ExecContext& ctx, const T* src, const int64_t* index, int64_t stride,
+                  T* out, int64_t count, int64_t D);
+
 // out = x rounded to the nearest bf16 (round to nearest even), kept as f32: the
 // CPU emulation of bf16 operands (out may equal x).
 void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n);

@@ -6,6 +6,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/pair_rows.h"
 #include "kernels/cpu/rmsnorm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/swiglu.h"
@@ -162,6 +163,42 @@ void swiglu_backward(const ExecContext& ctx, const T* dh, const T* gate_up, T* d
   cpu::swiglu_backward<T>(dh, gate_up, dgate_up, rows, F);
 }
 
+template <typename T>
+void combine_pairs(const ExecContext& ctx, const T* rows, const int64_t* row_of_pair,
+                   const T* weight, T* y, int64_t n, int64_t k, int64_t D) {
+  require_cpu(ctx, "combine_pairs");
+  cpu::combine_pairs<T>(rows, row_of_pair, weight, y, n, k, D);
+}
+
+template <typename T>
+void combine_pairs_backward(const ExecContext& ctx, const T* dy, const T* rows,
+                            const int64_t* row_of_pair, const T* weight, T* d_rows, T* d_weight,
+                            int64_t n, int64_t k, int64_t D) {
+  require_cpu(ctx, "combine_pairs_backward");
+  cpu::combine_pairs_backward<T>(dy, rows, row_of_pair, weight, d_rows, d_weight, n, k, D);
+}
+
+template <typename T>
+void sum_pair_rows(const ExecContext& ctx, const T* rows, const int64_t* row_of_pair, T* dx,
+                   int64_t n, int64_t k, int64_t D) {
+  require_cpu(ctx, "sum_pair_rows");
+  cpu::sum_pair_rows<T>(rows, row_of_pair, dx, n, k, D);
+}
+
+template <typename T>
+void gather_rows(const ExecContext& ctx, const T* src, const int64_t* index, int64_t stride,
+                 T* out, int64_t count, int64_t D) {
+  require_cpu(ctx, "gather_rows");
+  cpu::gather_rows<T>(src, index, stride, out, count, D);
+}
+
+template <typename T>
+void scatter_rows(const ExecContext& ctx, const T* src, const int64_t* index, int64_t stride,
+                  T* out, int64_t count, int64_t D) {
+  require_cpu(ctx, "scatter_rows");
+  cpu::scatter_rows<T>(src, index, stride, out, count, D);
+}
+
 void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n) {
   require_cpu(ctx, "round_to_bf16");
   cpu::round_to_bf16(x, out, n);
@@ -202,7 +239,18 @@ void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n
   template void topk_rows<T>(const ExecContext&, const T*, int64_t, int64_t, int64_t, int32_t*,  \
                              T*, const uint8_t*);                                                 \
   template void swiglu_forward<T>(const ExecContext&, const T*, T*, int64_t, int64_t);           \
-  template void swiglu_backward<T>(const ExecContext&, const T*, const T*, T*, int64_t, int64_t);
+  template void swiglu_backward<T>(const ExecContext&, const T*, const T*, T*, int64_t, int64_t); \
+  template void combine_pairs<T>(const ExecContext&, const T*, const int64_t*, const T*, T*,      \
+                                 int64_t, int64_t, int64_t);                                      \
+  template void combine_pairs_backward<T>(const ExecContext&, const T*, const T*,                \
+                                          const int64_t*, const T*, T*, T*, int64_t, int64_t,     \
+                                          int64_t);                                               \
+  template void sum_pair_rows<T>(const ExecContext&, const T*, const int64_t*, T*, int64_t,      \
+                                 int64_t, int64_t);                                               \
+  template void gather_rows<T>(const ExecContext&, const T*, const int64_t*, int64_t, T*,        \
+                               int64_t, int64_t);                                                 \
+  template void scatter_rows<T>(const ExecContext&, const T*, const int64_t*, int64_t, T*,       \
+                                int64_t, int64_t);
 SADARI_INSTANTIATE(float)
 SADARI_INSTANTIATE(double)
 #undef SADARI_INSTANTIATE

@@ -60,7 +60,7 @@ MoELayer<T>::MoELayer(const ModelConfig& cfg, int64_t layer, ParameterStore& par
 
   if (!dispatcher_) {
     owned_dispatcher_ =
-        std::make_unique<LocalTokenDispatcher<T>>(E_, DispatchWire::for_precision(precision));
+        std::make_unique<LocalTokenDispatcher<T>>(E_, DispatchWire::for_precision(precision), ctx);
     dispatcher_ = owned_dispatcher_.get();
   }
   SADARI_CHECK(dispatcher_->experts() == E_, "MoE layer ", layer, ": dispatcher routes over ",

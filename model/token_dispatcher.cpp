@@ -7,14 +7,11 @@
 
 #include "core/error.h"
 #include "core/grow.h"
-#include "model/pair_rows.h"
+#include "kernels/ops.h"
 
 namespace sadari {
 
 namespace {
-// Below this many copied elements a loop runs on the calling thread: starting a
-// parallel region costs more than the work.
-constexpr int64_t kParallelMin = 1 << 14;
 
 constexpr std::string_view kRowsName = "MoE dispatch rows";
 
@@ -29,8 +26,9 @@ void round_rows(WireFormat f, const T* in, int64_t n, int64_t D, T* out) {
 }  // namespace
 
 template <typename T>
-LocalTokenDispatcher<T>::LocalTokenDispatcher(int64_t experts, DispatchWire wire)
-    : experts_(experts), wire_(wire) {
+LocalTokenDispatcher<T>::LocalTokenDispatcher(int64_t experts, DispatchWire wire,
+                                              const ExecContext& ctx)
+    : experts_(experts), wire_(wire), ctx_(ctx) {
   SADARI_CHECK(experts >= 1, "token dispatcher: need at least one expert, got ", experts);
   SADARI_CHECK((std::is_same_v<T, float> || wire.exact()),
                "token dispatcher: reduced-precision rows need a float model");
@@ -87,12 +85,10 @@ void LocalTokenDispatcher<T>::dispatch(const T* x, const int32_t* expert, int64_
     s.pair_of_row[r] = p;
   }
 
-  // d. gather the rows (one memcpy per row, rows split across threads).
+  // d. gather the rows: row r is the token of pair pair_of_row[r].
   grow(s.rows, P * D);
   T* rows = s.rows.data();
-  const int64_t* por = s.pair_of_row.data();
-#pragma omp parallel for schedule(static) if (P * D >= kParallelMin)
-  for (int64_t r = 0; r < P; ++r) std::memcpy(rows + r * D, x + (por[r] / k) * D, sizeof(T) * D);
+  ops::gather_rows<T>(ctx_, x, s.pair_of_row.data(), k, rows, P, D);
   if (wire_.dispatch != WireFormat::f32) round_rows(wire_.dispatch, rows, P, D, rows);
 }
 
@@ -107,7 +103,7 @@ void LocalTokenDispatcher<T>::combine(const T* expert_out, const T* weight, T* y
     round_rows(wire_.combine, expert_out, R, s.hidden, s.wire_out.data());
     expert_out = s.wire_out.data();
   }
-  combine_pairs(expert_out, s.row_of_pair.data(), weight, y, s.tokens, s.top_k, s.hidden);
+  ops::combine_pairs<T>(ctx_, expert_out, s.row_of_pair.data(), weight, y, s.tokens, s.top_k, s.hidden);
 }
 
 template <typename T>
@@ -118,7 +114,7 @@ void LocalTokenDispatcher<T>::combine_backward(const T* dy, const T* expert_out,
   // The outputs combine added, as they arrived.
   if (wire_.combine != WireFormat::f32) expert_out = s.wire_out.data();
   // Every row belongs to exactly one pair, so threads over tokens write disjoint rows.
-  combine_pairs_backward(dy, expert_out, s.row_of_pair.data(), weight, d_expert_out, d_weight,
+  ops::combine_pairs_backward<T>(ctx_, dy, expert_out, s.row_of_pair.data(), weight, d_expert_out, d_weight,
                          s.tokens, s.top_k, s.hidden);
   if (wire_.backward != WireFormat::f32)
     round_rows(wire_.backward, d_expert_out, s.num_rows(), s.hidden, d_expert_out);
@@ -134,7 +130,7 @@ void LocalTokenDispatcher<T>::dispatch_backward(const T* d_rows, T* dx, Dispatch
     round_rows(wire_.backward, d_rows, R, s.hidden, s.wire_back.data());
     d_rows = s.wire_back.data();
   }
-  sum_pair_rows(d_rows, s.row_of_pair.data(), dx, s.tokens, s.top_k, s.hidden);
+  ops::sum_pair_rows<T>(ctx_, d_rows, s.row_of_pair.data(), dx, s.tokens, s.top_k, s.hidden);
 }
 
 template class LocalTokenDispatcher<float>;

@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "model/dispatch_wire.h"
+#include "kernels/exec_context.h"
 
 namespace sadari {
 
@@ -145,7 +146,9 @@ template <typename T>
 class LocalTokenDispatcher final : public TokenDispatcher<T> {
  public:
   // wire: the row formats to emulate (default: exact f32). REQUIRES: exact for T = double.
-  explicit LocalTokenDispatcher(int64_t experts, DispatchWire wire = {});
+  // ctx: where the permutation and the combine run (kernels/ops.h).
+  explicit LocalTokenDispatcher(int64_t experts, DispatchWire wire = {},
+                                const ExecContext& ctx = ExecContext::cpu());
   const DispatchWire& wire() const { return wire_; }
 
   int64_t experts() const override { return experts_; }
@@ -164,6 +167,7 @@ class LocalTokenDispatcher final : public TokenDispatcher<T> {
   int64_t experts_;
   std::vector<int64_t> local_ids_;  // 0 .. E-1
   DispatchWire wire_;
+  ExecContext ctx_;
 };
 
 }  // namespace sadari

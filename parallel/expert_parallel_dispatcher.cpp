@@ -8,15 +8,11 @@
 
 #include "core/error.h"
 #include "core/grow.h"
-#include "model/pair_rows.h"
+#include "kernels/ops.h"
 
 namespace sadari {
 
 namespace {
-
-// Below this many copied elements a loop runs on the calling thread: starting a
-// parallel region costs more than the work (as in the local dispatcher).
-constexpr int64_t kParallelMin = 1 << 14;
 
 void exclusive_prefix(const std::vector<int64_t>& counts, std::vector<int64_t>& displs) {
   displs.resize(counts.size());
@@ -27,31 +23,19 @@ void exclusive_prefix(const std::vector<int64_t>& counts, std::vector<int64_t>& 
   }
 }
 
-// dst row order[i] <- src row i (order is a permutation of [0, rows)).
-template <typename T>
-void scatter_rows(const T* src, const int64_t* order, int64_t rows, int64_t D, T* dst) {
-#pragma omp parallel for schedule(static) if (rows * D >= kParallelMin)
-  for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + order[i] * D, src + i * D, sizeof(T) * D);
-}
-
-// dst row i <- src row order[i].
-template <typename T>
-void gather_rows(const T* src, const int64_t* order, int64_t rows, int64_t D, T* dst) {
-#pragma omp parallel for schedule(static) if (rows * D >= kParallelMin)
-  for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * D, src + order[i] * D, sizeof(T) * D);
-}
-
 }  // namespace
 
 template <typename T>
 ExpertParallelDispatcher<T>::ExpertParallelDispatcher(Communicator& ep_group,
                                                       ExpertPlacement placement,
                                                       const ParallelConfig& options,
-                                                      DispatchWire wire)
+                                                      DispatchWire wire,
+                                                      const ExecContext& ctx)
     : comm_(&ep_group),
       placement_(std::move(placement)),
       capacity_factor_(options.capacity_factor),
-      wire_(wire) {
+      wire_(wire),
+      ctx_(ctx) {
   const std::string where =
       detail::cat("expert-parallel dispatcher, ", ep_group.name(), " group rank ", ep_group.rank(),
                   " (world rank ", ep_group.world_rank(), ")");
@@ -247,13 +231,8 @@ void ExpertParallelDispatcher<T>::dispatch(const T* x, const int32_t* expert, in
   const int64_t S = s.send_row_displs.back() + s.send_rows.back();
 
   grow(s.send_buf, S * D);
-  {
-    T* buf = s.send_buf.data();
-    const int64_t* pos = s.send_pos_of_pair.data();
-#pragma omp parallel for schedule(static) if (P * D >= kParallelMin)
-    for (int64_t p = 0; p < P; ++p)
-      if (pos[p] >= 0) std::memcpy(buf + pos[p] * D, x + (p / k) * D, sizeof(T) * D);
-  }
+  // Each kept pair's token row to its send position (dropped pairs: -1, skipped).
+  ops::scatter_rows<T>(ctx_, x, s.send_pos_of_pair.data(), k, s.send_buf.data(), P, D);
 
   // d. counts per (source, my slot), then the rows themselves.
   s.slot_counts_in.resize(static_cast<size_t>(ep * spr));
@@ -285,7 +264,7 @@ void ExpertParallelDispatcher<T>::dispatch(const T* x, const int32_t* expert, in
   grow(s.arrival_buf, R * D);
   exchange(s.send_buf.data(), s.arrival_buf.data(), /*to_experts=*/true, wire_.dispatch, s);
   grow(s.rows, R * D);
-  scatter_rows(s.arrival_buf.data(), s.row_of_arrival.data(), R, D, s.rows.data());
+  ops::scatter_rows<T>(ctx_, s.arrival_buf.data(), s.row_of_arrival.data(), 1, s.rows.data(), R, D);
 }
 
 template <typename T>
@@ -294,11 +273,11 @@ void ExpertParallelDispatcher<T>::combine(const T* expert_out, const T* weight, 
   ExpertParallelDispatchState<T>& s = dispatched(state, "combine");
   const int64_t n = s.tokens, k = s.top_k, D = s.hidden, R = s.num_rows();
   const int64_t S = s.send_row_displs.back() + s.send_rows.back();
-  gather_rows(expert_out, s.row_of_arrival.data(), R, D, s.arrival_buf.data());
+  ops::gather_rows<T>(ctx_, expert_out, s.row_of_arrival.data(), 1, s.arrival_buf.data(), R, D);
   grow(s.returned_out, S * D);
   exchange(s.arrival_buf.data(), s.returned_out.data(), /*to_experts=*/false, wire_.combine, s);
 
-  combine_pairs(s.returned_out.data(), s.send_pos_of_pair.data(), weight, y, n, k, D);
+  ops::combine_pairs<T>(ctx_, s.returned_out.data(), s.send_pos_of_pair.data(), weight, y, n, k, D);
 }
 
 template <typename T>
@@ -310,10 +289,10 @@ void ExpertParallelDispatcher<T>::combine_backward(const T* dy, const T* /*exper
   // The outputs of this rank's pairs came back in combine (returned_out); the
   // d out rows are written in send order into send_buf, free since dispatch.
   T* d_out = s.send_buf.data();
-  combine_pairs_backward(dy, s.returned_out.data(), s.send_pos_of_pair.data(), weight, d_out,
+  ops::combine_pairs_backward<T>(ctx_, dy, s.returned_out.data(), s.send_pos_of_pair.data(), weight, d_out,
                          d_weight, n, k, D);
   exchange(d_out, s.arrival_buf.data(), /*to_experts=*/true, wire_.backward, s);
-  scatter_rows(s.arrival_buf.data(), s.row_of_arrival.data(), R, D, d_expert_out);
+  ops::scatter_rows<T>(ctx_, s.arrival_buf.data(), s.row_of_arrival.data(), 1, d_expert_out, R, D);
 }
 
 template <typename T>
@@ -321,10 +300,10 @@ void ExpertParallelDispatcher<T>::dispatch_backward(const T* d_rows, T* dx,
                                                     DispatchState<T>& state) {
   ExpertParallelDispatchState<T>& s = dispatched(state, "dispatch_backward");
   const int64_t n = s.tokens, k = s.top_k, D = s.hidden, R = s.num_rows();
-  gather_rows(d_rows, s.row_of_arrival.data(), R, D, s.arrival_buf.data());
+  ops::gather_rows<T>(ctx_, d_rows, s.row_of_arrival.data(), 1, s.arrival_buf.data(), R, D);
   T* back = s.send_buf.data();
   exchange(s.arrival_buf.data(), back, /*to_experts=*/false, wire_.backward, s);
-  sum_pair_rows(back, s.send_pos_of_pair.data(), dx, n, k, D);
+  ops::sum_pair_rows<T>(ctx_, back, s.send_pos_of_pair.data(), dx, n, k, D);
 }
 
 template class ExpertParallelDispatcher<float>;

@@ -67,6 +67,7 @@
 #include "core/config.h"
 #include "model/token_dispatcher.h"
 #include "parallel/expert_placement.h"
+#include "kernels/exec_context.h"
 
 namespace sadari {
 
@@ -105,8 +106,10 @@ class ExpertParallelDispatcher final : public TokenDispatcher<T> {
   // > 0 by the caller, e.g. from the launcher's local size). Not collective.
   // Throws Error naming the config key or the placement problem.
   // wire: the row formats on the wire (default exact f32; REQUIRES exact for T = double).
+  // ctx: where the row permutations and the combine run (kernels/ops.h).
   ExpertParallelDispatcher(Communicator& ep_group, ExpertPlacement placement,
-                           const ParallelConfig& options, DispatchWire wire = {});
+                           const ParallelConfig& options, DispatchWire wire = {},
+                           const ExecContext& ctx = ExecContext::cpu());
 
   int64_t experts() const override { return placement_.experts(); }
   const std::vector<int64_t>& local_expert_ids() const override { return local_ids_; }
@@ -140,6 +143,7 @@ class ExpertParallelDispatcher final : public TokenDispatcher<T> {
   ExpertPlacement placement_;
   double capacity_factor_;
   DispatchWire wire_;
+  ExecContext ctx_;
   std::vector<int64_t> local_ids_;
   int64_t max_nodes_ = 0;             // 0: no node limit
   std::vector<int32_t> expert_node_;  // [E] when max_nodes_ > 0

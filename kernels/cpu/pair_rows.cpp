@@ -1,6 +1,8 @@
-#include "model/pair_rows.h"
+#include "kernels/cpu/pair_rows.h"
 
-namespace sadari {
+#include <cstring>
+
+namespace sadari::cpu {
 
 namespace {
 // Below this many touched elements a loop runs on the calling thread: starting a
@@ -65,14 +67,33 @@ void sum_pair_rows(const T* rows, const int64_t* row_of_pair, T* dx, int64_t n, 
   }
 }
 
+template <typename T>
+void gather_rows(const T* src, const int64_t* index, int64_t stride, T* out, int64_t count,
+                 int64_t D) {
+#pragma omp parallel for schedule(static) if (count * D >= kParallelMin)
+  for (int64_t i = 0; i < count; ++i)
+    std::memcpy(out + i * D, src + (index[i] / stride) * D, sizeof(T) * static_cast<size_t>(D));
+}
+
+template <typename T>
+void scatter_rows(const T* src, const int64_t* index, int64_t stride, T* out, int64_t count,
+                  int64_t D) {
+#pragma omp parallel for schedule(static) if (count * D >= kParallelMin)
+  for (int64_t i = 0; i < count; ++i)
+    if (index[i] >= 0)
+      std::memcpy(out + index[i] * D, src + (i / stride) * D, sizeof(T) * static_cast<size_t>(D));
+}
+
 #define SADARI_PAIR_ROWS(T)                                                                      \
   template void combine_pairs<T>(const T*, const int64_t*, const T*, T*, int64_t, int64_t,      \
                                  int64_t);                                                      \
   template void combine_pairs_backward<T>(const T*, const T*, const int64_t*, const T*, T*, T*, \
                                           int64_t, int64_t, int64_t);                           \
-  template void sum_pair_rows<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t);
+  template void sum_pair_rows<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t);      \
+  template void gather_rows<T>(const T*, const int64_t*, int64_t, T*, int64_t, int64_t);        \
+  template void scatter_rows<T>(const T*, const int64_t*, int64_t, T*, int64_t, int64_t);
 SADARI_PAIR_ROWS(float)
 SADARI_PAIR_ROWS(double)
 #undef SADARI_PAIR_ROWS
 
-}  // namespace sadari
+}  // namespace sadari::cpu

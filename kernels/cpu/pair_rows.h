@@ -1,6 +1,7 @@
 // The per-token arithmetic of combining expert outputs, shared by every token
-// dispatcher (model/token_dispatcher.h) so that the local and the
-// expert-parallel one compute the same sums in the same order.
+// dispatcher (model/token_dispatcher.h, parallel/expert_parallel_dispatcher.h,
+// through kernels/ops.h) so that the local and the expert-parallel one compute
+// the same sums in the same order.
 //
 // A "pair" is one (token t, slot j) choice of the router, index t*k + j.
 // row_of_pair[t*k + j] is the row of that pair's data in `rows` ([*, D]), or -1
@@ -14,7 +15,7 @@
 
 #include <cstdint>
 
-namespace sadari {
+namespace sadari::cpu {
 
 // y_t += sum_j weight[t,j] * rows[row_of_pair[t,j]]   (y: [n, D])
 template <typename T>
@@ -35,4 +36,16 @@ template <typename T>
 void sum_pair_rows(const T* rows, const int64_t* row_of_pair, T* dx, int64_t n, int64_t k,
                    int64_t D);
 
-}  // namespace sadari
+// out[i, :] = src[index[i] / stride, :] for i < count, rows of D: the dispatch
+// permutation (stride k maps a pair to its token). One row copy per i, rows
+// split across threads (a copy: the same bits for any split).
+template <typename T>
+void gather_rows(const T* src, const int64_t* index, int64_t stride, T* out, int64_t count,
+                 int64_t D);
+// out[index[i], :] = src[i / stride, :] for i < count with index[i] >= 0 (a
+// negative index skips i: a dropped pair). REQUIRES: no two i share an index.
+template <typename T>
+void scatter_rows(const T* src, const int64_t* index, int64_t stride, T* out, int64_t count,
+                  int64_t D);
+
+}  // namespace sadari::cpu
