@@ -32,11 +32,13 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "core/tensor.h"
 #include "kernels/adamw_coefficients.h"
 #include "kernels/exec_context.h"
 #include "kernels/gemm_problem.h"
+#include "kernels/wire_format.h"
 
 namespace sadari::ops {
 
@@ -172,6 +174,17 @@ void gather_rows(const ExecContext& ctx, const T* src, const int64_t* index, int
 template <typename T>
 void scatter_rows(const ExecContext& ctx, const T* src, const int64_t* index, int64_t stride,
                   T* out, int64_t count, int64_t D);
+
+// The wire codecs of kernels/wire_format.h (kernels/cpu/wire_codec.h): rows
+// [n, D] to n records of wire_row_bytes(f, D) bytes and back; round_trip_rows
+// is decode(encode(in)) without the bytes (out may equal in). Encoding a NaN or
+// infinity in fp8 throws Error naming `name` and the element.
+void encode_rows(const ExecContext& ctx, WireFormat f, const float* rows, int64_t n, int64_t D,
+                 uint8_t* out, std::string_view name);
+void decode_rows(const ExecContext& ctx, WireFormat f, const uint8_t* in, int64_t n, int64_t D,
+                 float* rows);
+void round_trip_rows(const ExecContext& ctx, WireFormat f, const float* in, int64_t n, int64_t D,
+                     float* out, std::string_view name);
 
 // out = x rounded to the nearest bf16 (round to nearest even), kept as f32: the
 // CPU emulation of bf16 operands (out may equal x).

@@ -11,6 +11,7 @@
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/swiglu.h"
 #include "kernels/cpu/topk.h"
+#include "kernels/cpu/wire_codec.h"
 #include "kernels/ops.h"
 #include "kernels/ops_checks.h"
 
@@ -197,6 +198,24 @@ void scatter_rows(const ExecContext& ctx, const T* src, const int64_t* index, in
                   T* out, int64_t count, int64_t D) {
   require_cpu(ctx, "scatter_rows");
   cpu::scatter_rows<T>(src, index, stride, out, count, D);
+}
+
+void encode_rows(const ExecContext& ctx, WireFormat f, const float* rows, int64_t n, int64_t D,
+                 uint8_t* out, std::string_view name) {
+  require_cpu(ctx, "encode_rows");
+  cpu::encode_rows(f, rows, n, D, out, name);
+}
+
+void decode_rows(const ExecContext& ctx, WireFormat f, const uint8_t* in, int64_t n, int64_t D,
+                 float* rows) {
+  require_cpu(ctx, "decode_rows");
+  cpu::decode_rows(f, in, n, D, rows);
+}
+
+void round_trip_rows(const ExecContext& ctx, WireFormat f, const float* in, int64_t n, int64_t D,
+                     float* out, std::string_view name) {
+  require_cpu(ctx, "round_trip_rows");
+  cpu::round_trip_rows(f, in, n, D, out, name);
 }
 
 void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n) {

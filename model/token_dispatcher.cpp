@@ -17,9 +17,9 @@ constexpr std::string_view kRowsName = "MoE dispatch rows";
 
 // out = in as it would arrive in format f (float rows only; others are exact).
 template <typename T>
-void round_rows(WireFormat f, const T* in, int64_t n, int64_t D, T* out) {
+void round_rows(const ExecContext& ctx, WireFormat f, const T* in, int64_t n, int64_t D, T* out) {
   if constexpr (std::is_same_v<T, float>)
-    round_trip_rows(f, in, n, D, out, kRowsName);
+    ops::round_trip_rows(ctx, f, in, n, D, out, kRowsName);
   else
     SADARI_ASSERT(f == WireFormat::f32);
 }
@@ -89,7 +89,7 @@ void LocalTokenDispatcher<T>::dispatch(const T* x, const int32_t* expert, int64_
   grow(s.rows, P * D);
   T* rows = s.rows.data();
   ops::gather_rows<T>(ctx_, x, s.pair_of_row.data(), k, rows, P, D);
-  if (wire_.dispatch != WireFormat::f32) round_rows(wire_.dispatch, rows, P, D, rows);
+  if (wire_.dispatch != WireFormat::f32) round_rows(ctx_, wire_.dispatch, rows, P, D, rows);
 }
 
 template <typename T>
@@ -100,7 +100,7 @@ void LocalTokenDispatcher<T>::combine(const T* expert_out, const T* weight, T* y
     const int64_t R = s.num_rows();
     if (static_cast<int64_t>(s.wire_out.size()) < R * s.hidden)
       s.wire_out.resize(static_cast<size_t>(R * s.hidden));
-    round_rows(wire_.combine, expert_out, R, s.hidden, s.wire_out.data());
+    round_rows(ctx_, wire_.combine, expert_out, R, s.hidden, s.wire_out.data());
     expert_out = s.wire_out.data();
   }
   ops::combine_pairs<T>(ctx_, expert_out, s.row_of_pair.data(), weight, y, s.tokens, s.top_k, s.hidden);
@@ -117,7 +117,7 @@ void LocalTokenDispatcher<T>::combine_backward(const T* dy, const T* expert_out,
   ops::combine_pairs_backward<T>(ctx_, dy, expert_out, s.row_of_pair.data(), weight, d_expert_out, d_weight,
                          s.tokens, s.top_k, s.hidden);
   if (wire_.backward != WireFormat::f32)
-    round_rows(wire_.backward, d_expert_out, s.num_rows(), s.hidden, d_expert_out);
+    round_rows(ctx_, wire_.backward, d_expert_out, s.num_rows(), s.hidden, d_expert_out);
 }
 
 template <typename T>
@@ -127,7 +127,7 @@ void LocalTokenDispatcher<T>::dispatch_backward(const T* d_rows, T* dx, Dispatch
     const int64_t R = s.num_rows();
     if (static_cast<int64_t>(s.wire_back.size()) < R * s.hidden)
       s.wire_back.resize(static_cast<size_t>(R * s.hidden));
-    round_rows(wire_.backward, d_rows, R, s.hidden, s.wire_back.data());
+    round_rows(ctx_, wire_.backward, d_rows, R, s.hidden, s.wire_back.data());
     d_rows = s.wire_back.data();
   }
   ops::sum_pair_rows<T>(ctx_, d_rows, s.row_of_pair.data(), dx, s.tokens, s.top_k, s.hidden);

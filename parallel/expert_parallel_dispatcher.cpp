@@ -141,12 +141,12 @@ void ExpertParallelDispatcher<T>::exchange(const T* send, T* recv, bool to_exper
     const int64_t in_total = ep ? in_displs[ep - 1] + in_rows[ep - 1] : 0;
     grow(s.wire_send, out_total * unit);
     grow(s.wire_recv, in_total * unit);
-    encode_rows(format, send, out_total, D, reinterpret_cast<uint8_t*>(s.wire_send.data()),
+    ops::encode_rows(ctx_, format, send, out_total, D, reinterpret_cast<uint8_t*>(s.wire_send.data()),
                 "MoE dispatch rows");
     comm_->all_to_all_v(s.wire_send.data(), s.send_elems.data(), s.send_elem_displs.data(),
                         s.wire_recv.data(), s.recv_elems.data(), s.recv_elem_displs.data(),
                         DType::i32);
-    decode_rows(format, reinterpret_cast<const uint8_t*>(s.wire_recv.data()), in_total, D, recv);
+    ops::decode_rows(ctx_, format, reinterpret_cast<const uint8_t*>(s.wire_recv.data()), in_total, D, recv);
   } else {
     SADARI_ASSERT(false);  // the constructor refuses reduced formats for double
   }

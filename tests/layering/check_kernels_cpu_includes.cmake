@@ -13,7 +13,6 @@ set(folders core model optim parallel comm data checkpoint apps bench)
 set(allowed
   bench/fp8_gemm_bench.cpp
   bench/train_step_bench.cpp
-  model/dispatch_wire.cpp
   model/linear.cpp
 )
 

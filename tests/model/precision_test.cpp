@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "kernels/cpu/fp8_linear.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/ops.h"
 #include "model/dispatch_wire.h"
 #include "model/linear.h"
 #include "model/token_dispatcher.h"
@@ -174,26 +175,26 @@ TEST(DispatchWire, RowsDecodeToTheQuantisedValues) {
   const auto q = cpu::Fp8Matrix::tiles(rows.data(), n, D, {}, "rows");
   const std::vector<float> want_fp8 = q.dequantize();
   std::vector<uint8_t> buf(static_cast<size_t>(n * wire_row_bytes(WireFormat::fp8_e4m3, D)));
-  encode_rows(WireFormat::fp8_e4m3, rows.data(), n, D, buf.data(), "rows");
+  ops::encode_rows(ExecContext::cpu(), WireFormat::fp8_e4m3, rows.data(), n, D, buf.data(), "rows");
   std::vector<float> got(rows.size()), trip(rows.size());
-  decode_rows(WireFormat::fp8_e4m3, buf.data(), n, D, got.data());
+  ops::decode_rows(ExecContext::cpu(), WireFormat::fp8_e4m3, buf.data(), n, D, got.data());
   EXPECT_EQ(got, want_fp8);
-  round_trip_rows(WireFormat::fp8_e4m3, rows.data(), n, D, trip.data(), "rows");
+  ops::round_trip_rows(ExecContext::cpu(), WireFormat::fp8_e4m3, rows.data(), n, D, trip.data(), "rows");
   EXPECT_EQ(trip, want_fp8);
   EXPECT_NE(got, rows);
   // bf16: round to nearest even.
   buf.assign(static_cast<size_t>(n * wire_row_bytes(WireFormat::bf16, D)), 0);
-  encode_rows(WireFormat::bf16, rows.data(), n, D, buf.data(), "rows");
-  decode_rows(WireFormat::bf16, buf.data(), n, D, got.data());
+  ops::encode_rows(ExecContext::cpu(), WireFormat::bf16, rows.data(), n, D, buf.data(), "rows");
+  ops::decode_rows(ExecContext::cpu(), WireFormat::bf16, buf.data(), n, D, got.data());
   EXPECT_EQ(got, rounded(rows));
   // In place.
   trip = rows;
-  round_trip_rows(WireFormat::bf16, trip.data(), n, D, trip.data(), "rows");
+  ops::round_trip_rows(ExecContext::cpu(), WireFormat::bf16, trip.data(), n, D, trip.data(), "rows");
   EXPECT_EQ(trip, rounded(rows));
   // A NaN cannot be quantised: named.
   rows[2 * D + 1] = std::numeric_limits<float>::quiet_NaN();
   try {
-    encode_rows(WireFormat::fp8_e4m3, rows.data(), n, D, buf.data(), "MoE dispatch rows");
+    ops::encode_rows(ExecContext::cpu(), WireFormat::fp8_e4m3, rows.data(), n, D, buf.data(), "MoE dispatch rows");
     FAIL() << "NaN must be reported";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("MoE dispatch rows"), std::string::npos) << e.what();
@@ -218,7 +219,7 @@ TEST(LocalTokenDispatcher, EmulatesTheWireFormats) {
   wire.dispatch(x.data(), expert.data(), n, k, D, *sw);
   exact.dispatch(x.data(), expert.data(), n, k, D, *se);
   std::vector<float> want_rows(se->rows.begin(), se->rows.begin() + n * k * D);
-  round_trip_rows(WireFormat::fp8_e4m3, want_rows.data(), n * k, D, want_rows.data(), "rows");
+  ops::round_trip_rows(ExecContext::cpu(), WireFormat::fp8_e4m3, want_rows.data(), n * k, D, want_rows.data(), "rows");
   EXPECT_EQ(std::vector<float>(sw->rows.begin(), sw->rows.begin() + n * k * D), want_rows);
 
   const auto out_bf16 = rounded(out);
