@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "core/tensor.h"
 #include "kernels/adamw_coefficients.h"
@@ -148,6 +149,39 @@ void swiglu_forward(const ExecContext& ctx, const T* gate_up, T* h, int64_t rows
 template <typename T>
 void swiglu_backward(const ExecContext& ctx, const T* dh, const T* gate_up, T* dgate_up,
                      int64_t rows, int64_t F);
+
+// The router's arithmetic (kernels/cpu/routing.h; model/router.h states the
+// semantics): biased scores, group scores and masks (group-limited routing),
+// node scores and masks (node-limited routing), gate weights of the selected
+// experts and their backward, and the sequence-wise aux loss (f on the host).
+template <typename T>
+void add_expert_bias(const ExecContext& ctx, const T* s, const T* bias, T* b, int64_t n,
+                     int64_t E);
+template <typename T>
+void group_scores(const ExecContext& ctx, const T* b, int64_t n, int64_t E, int64_t G, bool top2,
+                  T* gs);
+void groups_to_mask(const ExecContext& ctx, const int32_t* group_idx, int64_t n, int64_t E,
+                    int64_t KG, int64_t gsize, uint8_t* mask);
+template <typename T>
+void node_scores(const ExecContext& ctx, const T* b, const int32_t* expert_node, int64_t n,
+                 int64_t E, int64_t N, int64_t q, T* ns);
+void nodes_to_mask(const ExecContext& ctx, const int32_t* kept, const int32_t* expert_node,
+                   int64_t n, int64_t E, int64_t M, uint8_t* mask);
+template <typename T>
+void gate_weights(const ExecContext& ctx, const T* s, const int32_t* ex, int64_t n, int64_t E,
+                  int64_t K, bool normalise, T c, T eps, T* w, T* zsum);
+template <typename T>
+void gate_weights_backward(const ExecContext& ctx, const T* dw, const T* d_scores_extra,
+                           const T* s, const int32_t* ex, const T* zsum, int64_t n, int64_t E,
+                           int64_t K, bool normalise, T c, T* ds);
+template <typename T>
+double seq_aux_loss_forward(const ExecContext& ctx, const T* scores, const int32_t* expert,
+                            int64_t n, int64_t seq, int64_t E, int64_t K, double alpha,
+                            std::vector<double>& f);
+template <typename T>
+void seq_aux_loss_backward(const ExecContext& ctx, const T* scores, const std::vector<double>& f,
+                           int64_t n, int64_t seq, int64_t E, double alpha, double scale,
+                           T* d_scores);
 
 // Token dispatch arithmetic (kernels/cpu/pair_rows.h): a pair is one (token t,
 // slot j) router choice, index t*k + j; row_of_pair[t*k + j] is its row in

@@ -9,6 +9,7 @@
 #include "kernels/cpu/pair_rows.h"
 #include "kernels/cpu/rmsnorm.h"
 #include "kernels/cpu/rope.h"
+#include "kernels/cpu/routing.h"
 #include "kernels/cpu/swiglu.h"
 #include "kernels/cpu/topk.h"
 #include "kernels/cpu/wire_codec.h"
@@ -165,6 +166,70 @@ void swiglu_backward(const ExecContext& ctx, const T* dh, const T* gate_up, T* d
 }
 
 template <typename T>
+void add_expert_bias(const ExecContext& ctx, const T* s, const T* bias, T* b, int64_t n,
+                     int64_t E) {
+  require_cpu(ctx, "add_expert_bias");
+  cpu::add_expert_bias<T>(s, bias, b, n, E);
+}
+
+template <typename T>
+void group_scores(const ExecContext& ctx, const T* b, int64_t n, int64_t E, int64_t G, bool top2,
+                  T* gs) {
+  require_cpu(ctx, "group_scores");
+  cpu::group_scores<T>(b, n, E, G, top2, gs);
+}
+
+void groups_to_mask(const ExecContext& ctx, const int32_t* group_idx, int64_t n, int64_t E,
+                    int64_t KG, int64_t gsize, uint8_t* mask) {
+  require_cpu(ctx, "groups_to_mask");
+  cpu::groups_to_mask(group_idx, n, E, KG, gsize, mask);
+}
+
+template <typename T>
+void node_scores(const ExecContext& ctx, const T* b, const int32_t* expert_node, int64_t n,
+                 int64_t E, int64_t N, int64_t q, T* ns) {
+  require_cpu(ctx, "node_scores");
+  cpu::node_scores<T>(b, expert_node, n, E, N, q, ns);
+}
+
+void nodes_to_mask(const ExecContext& ctx, const int32_t* kept, const int32_t* expert_node,
+                   int64_t n, int64_t E, int64_t M, uint8_t* mask) {
+  require_cpu(ctx, "nodes_to_mask");
+  cpu::nodes_to_mask(kept, expert_node, n, E, M, mask);
+}
+
+template <typename T>
+void gate_weights(const ExecContext& ctx, const T* s, const int32_t* ex, int64_t n, int64_t E,
+                  int64_t K, bool normalise, T c, T eps, T* w, T* zsum) {
+  require_cpu(ctx, "gate_weights");
+  cpu::gate_weights<T>(s, ex, n, E, K, normalise, c, eps, w, zsum);
+}
+
+template <typename T>
+void gate_weights_backward(const ExecContext& ctx, const T* dw, const T* d_scores_extra,
+                           const T* s, const int32_t* ex, const T* zsum, int64_t n, int64_t E,
+                           int64_t K, bool normalise, T c, T* ds) {
+  require_cpu(ctx, "gate_weights_backward");
+  cpu::gate_weights_backward<T>(dw, d_scores_extra, s, ex, zsum, n, E, K, normalise, c, ds);
+}
+
+template <typename T>
+double seq_aux_loss_forward(const ExecContext& ctx, const T* scores, const int32_t* expert,
+                            int64_t n, int64_t seq, int64_t E, int64_t K, double alpha,
+                            std::vector<double>& f) {
+  require_cpu(ctx, "seq_aux_loss_forward");
+  return cpu::seq_aux_loss_forward<T>(scores, expert, n, seq, E, K, alpha, f);
+}
+
+template <typename T>
+void seq_aux_loss_backward(const ExecContext& ctx, const T* scores, const std::vector<double>& f,
+                           int64_t n, int64_t seq, int64_t E, double alpha, double scale,
+                           T* d_scores) {
+  require_cpu(ctx, "seq_aux_loss_backward");
+  cpu::seq_aux_loss_backward<T>(scores, f, n, seq, E, alpha, scale, d_scores);
+}
+
+template <typename T>
 void combine_pairs(const ExecContext& ctx, const T* rows, const int64_t* row_of_pair,
                    const T* weight, T* y, int64_t n, int64_t k, int64_t D) {
   require_cpu(ctx, "combine_pairs");
@@ -269,7 +334,23 @@ void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n
   template void gather_rows<T>(const ExecContext&, const T*, const int64_t*, int64_t, T*,        \
                                int64_t, int64_t);                                                 \
   template void scatter_rows<T>(const ExecContext&, const T*, const int64_t*, int64_t, T*,       \
-                                int64_t, int64_t);
+                                int64_t, int64_t);                                                \
+  template void add_expert_bias<T>(const ExecContext&, const T*, const T*, T*, int64_t, int64_t); \
+  template void group_scores<T>(const ExecContext&, const T*, int64_t, int64_t, int64_t, bool,  \
+                                T*);                                                              \
+  template void node_scores<T>(const ExecContext&, const T*, const int32_t*, int64_t, int64_t,  \
+                               int64_t, int64_t, T*);                                             \
+  template void gate_weights<T>(const ExecContext&, const T*, const int32_t*, int64_t, int64_t, \
+                                int64_t, bool, T, T, T*, T*);                                     \
+  template void gate_weights_backward<T>(const ExecContext&, const T*, const T*, const T*,      \
+                                         const int32_t*, const T*, int64_t, int64_t, int64_t,   \
+                                         bool, T, T*);                                            \
+  template double seq_aux_loss_forward<T>(const ExecContext&, const T*, const int32_t*, int64_t,\
+                                          int64_t, int64_t, int64_t, double,                     \
+                                          std::vector<double>&);                                  \
+  template void seq_aux_loss_backward<T>(const ExecContext&, const T*,                          \
+                                         const std::vector<double>&, int64_t, int64_t, int64_t,  \
+                                         double, double, T*);
 SADARI_INSTANTIATE(float)
 SADARI_INSTANTIATE(double)
 #undef SADARI_INSTANTIATE

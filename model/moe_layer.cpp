@@ -116,7 +116,7 @@ double MoELayer<T>::forward(const T* x, T* y, int64_t n, int64_t seq, Cache& c) 
     c.aux_loss = 0.0;
     if (aux_alpha_ > 0)
       c.aux_loss = seq_aux_loss_forward<T>(c.router.scores.data(), c.router.expert.data(), n,
-                                           seq, E_, K_, aux_alpha_, c.aux_f);
+                                           seq, E_, K_, aux_alpha_, c.aux_f, ctx_);
     dispatcher_->dispatch(x, c.router.expert.data(), n, K_, D_, ds);
   }
 
@@ -249,7 +249,7 @@ void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const
       grow(c.d_aux_scores, n * E_);
       std::fill(c.d_aux_scores.begin(), c.d_aux_scores.begin() + n * E_, T(0));
       seq_aux_loss_backward<T>(c.router.scores.data(), c.aux_f, n, c.seq, E_, aux_alpha_,
-                               static_cast<double>(aux_grad_scale), c.d_aux_scores.data());
+                               static_cast<double>(aux_grad_scale), c.d_aux_scores.data(), ctx_);
       d_scores_extra = c.d_aux_scores.data();
     }
     router_.backward(c.d_weight.data(), d_scores_extra, c.router, c.d_logits.data());

@@ -16,10 +16,6 @@ namespace {
 // to 0 gives zero weights instead of NaN (DeepSeek's reference code does the same).
 constexpr double kNormEps = 1e-20;
 
-// Below this many score elements a loop runs on the calling thread: starting a
-// parallel region costs more than the work (and much more on a loaded machine).
-constexpr int64_t kParallelMin = 1 << 14;
-
 }  // namespace
 
 RouterOptions RouterOptions::from(const ModelConfig& cfg) {
@@ -133,9 +129,7 @@ void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
     ops::sigmoid_forward<T>(ctx_, cache.logits.data(), s, n * E);
 
   T* b = cache.biased.data();
-#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t e = 0; e < E; ++e) b[t * E + e] = s[t * E + e] + (bias ? bias[e] : T(0));
+  ops::add_expert_bias<T>(ctx_, s, bias, b, n, E);
 
   const uint8_t* mask = nullptr;
   if (G > 1 && KG < G) {
@@ -148,52 +142,18 @@ void Router<T>::route(const T* bias, int64_t n, RouterCache<T>& cache) const {
     grow(cache.group_idx, n * KG);
     grow(cache.mask, n * E);
     T* gs = cache.group_score.data();
-#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t g = 0; g < G; ++g) {
-        const T* row = b + t * E + g * gsize;
-        T m1 = row[0], m2 = -std::numeric_limits<T>::infinity();  // best, second best
-        for (int64_t j = 1; j < gsize; ++j) {
-          if (row[j] > m1) {
-            m2 = m1;
-            m1 = row[j];
-          } else if (row[j] > m2) {
-            m2 = row[j];
-          }
-        }
-        gs[t * G + g] = top2 ? m1 + m2 : m1;
-      }
-    }
+    ops::group_scores<T>(ctx_, b, n, E, G, top2, gs);
     ops::topk_rows<T>(ctx_, gs, n, G, KG, cache.group_idx.data(), cache.top_val.data());
-    uint8_t* mk = cache.mask.data();
-    const int32_t* gi = cache.group_idx.data();
-#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
-    for (int64_t t = 0; t < n; ++t) {
-      std::memset(mk + t * E, 0, static_cast<size_t>(E));
-      for (int64_t j = 0; j < KG; ++j)
-        std::memset(mk + t * E + gi[t * KG + j] * gsize, 1, static_cast<size_t>(gsize));
-    }
-    mask = mk;
+    ops::groups_to_mask(ctx_, cache.group_idx.data(), n, E, KG, gsize, cache.mask.data());
+    mask = cache.mask.data();
   }
   if (M > 0) mask = node_mask(b, n, cache);
   ops::topk_rows<T>(ctx_, b, n, E, K, cache.expert.data(), cache.top_val.data(), mask);
 
   const bool normalise = opts_.norm_topk_prob && K > 1;
   const T c = static_cast<T>(opts_.routed_scaling_factor);
-  const int32_t* ex = cache.expert.data();
-  T* w = cache.weight.data();
-  T* zsum = cache.selected_sum.data();
-#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    T z = T(0);
-    for (int64_t k = 0; k < K; ++k) z += s[t * E + ex[t * K + k]];
-    z += static_cast<T>(kNormEps);
-    zsum[t] = z;
-    for (int64_t k = 0; k < K; ++k) {
-      const T sk = s[t * E + ex[t * K + k]];
-      w[t * K + k] = normalise ? c * (sk / z) : c * sk;
-    }
-  }
+  ops::gate_weights<T>(ctx_, s, cache.expert.data(), n, E, K, normalise, c,
+                       static_cast<T>(kNormEps), cache.weight.data(), cache.selected_sum.data());
 }
 
 template <typename T>
@@ -207,46 +167,10 @@ const uint8_t* Router<T>::node_mask(const T* b, int64_t n, RouterCache<T>& cache
   grow(cache.group_idx, n * M);
   grow(cache.mask, n * E);
   T* ns = cache.group_score.data();
-#pragma omp parallel if (n * E >= kParallelMin)
-  {
-    // best[node * q + i]: the node's i-th largest affinity so far (descending).
-    std::vector<T> best(static_cast<size_t>(N * q));
-    std::vector<int64_t> have(static_cast<size_t>(N));
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < n; ++t) {
-      std::fill(have.begin(), have.end(), 0);
-      for (int64_t e = 0; e < E; ++e) {
-        T* top = best.data() + node[e] * q;
-        int64_t& h = have[node[e]];
-        const T v = b[t * E + e];
-        // Insertion into a descending list of at most q (q is small: K / M).
-        int64_t i = std::min(h, q - 1);
-        if (h == q && !(v > top[q - 1])) continue;
-        while (i > 0 && v > top[i - 1]) {
-          top[i] = top[i - 1];
-          --i;
-        }
-        top[i] = v;
-        if (h < q) ++h;
-      }
-      for (int64_t g = 0; g < N; ++g) {
-        T sum = T(0);
-        for (int64_t i = 0; i < have[g]; ++i) sum += best[g * q + i];
-        ns[t * N + g] = sum;
-      }
-    }
-  }
+  ops::node_scores<T>(ctx_, b, node, n, E, N, q, ns);
   ops::topk_rows<T>(ctx_, ns, n, N, M, cache.group_idx.data(), cache.top_val.data());
-  uint8_t* mk = cache.mask.data();
-  const int32_t* kept = cache.group_idx.data();
-#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t e = 0; e < E; ++e) {
-      uint8_t allowed = 0;
-      for (int64_t j = 0; j < M; ++j) allowed |= kept[t * M + j] == node[e];
-      mk[t * E + e] = allowed;
-    }
-  return mk;
+  ops::nodes_to_mask(ctx_, cache.group_idx.data(), node, n, E, M, cache.mask.data());
+  return cache.mask.data();
 }
 
 template <typename T>
@@ -257,29 +181,10 @@ void Router<T>::backward(const T* d_weight, const T* d_scores_extra, RouterCache
   grow(cache.d_scores, n * E);
   T* ds = cache.d_scores.data();
   const T* s = cache.scores.data();
-  const int32_t* ex = cache.expert.data();
-  const T* zsum = cache.selected_sum.data();
   const bool normalise = opts_.norm_topk_prob && K > 1;
   const T c = static_cast<T>(opts_.routed_scaling_factor);
-#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    T* dst = ds + t * E;
-    if (d_scores_extra)
-      std::memcpy(dst, d_scores_extra + t * E, sizeof(T) * E);
-    else
-      std::fill(dst, dst + E, T(0));
-    const T* dw = d_weight + t * K;
-    if (normalise) {
-      // w_k = c s_k / Z, Z = sum_j s_j (+eps):  dL/ds_k = c/Z (dw_k - sum_j dw_j s_j / Z).
-      const T z = zsum[t];
-      T dot = T(0);
-      for (int64_t k = 0; k < K; ++k) dot += dw[k] * s[t * E + ex[t * K + k]];
-      const T mean = dot / z;
-      for (int64_t k = 0; k < K; ++k) dst[ex[t * K + k]] += c * (dw[k] - mean) / z;
-    } else {
-      for (int64_t k = 0; k < K; ++k) dst[ex[t * K + k]] += c * dw[k];
-    }
-  }
+  ops::gate_weights_backward<T>(ctx_, d_weight, d_scores_extra, s, cache.expert.data(),
+                                cache.selected_sum.data(), n, E, K, normalise, c, ds);
   if (opts_.score_func == ScoreFunc::softmax)
     ops::softmax_backward<T>(ctx_, ds, s, d_logits, n, E);
   else
@@ -288,75 +193,31 @@ void Router<T>::backward(const T* d_weight, const T* d_scores_extra, RouterCache
 
 template <typename T>
 double seq_aux_loss_forward(const T* scores, const int32_t* expert, int64_t n, int64_t seq,
-                            int64_t E, int64_t K, double alpha, std::vector<double>& f) {
-  SADARI_CHECK(seq > 0 && n % seq == 0, "aux loss: ", n, " tokens are not whole sequences of ",
-               seq);
-  const int64_t B = n / seq;
-  f.assign(static_cast<size_t>(B * E), 0.0);
-  if (B == 0) return 0.0;
-  std::vector<double> per_seq(static_cast<size_t>(B), 0.0);
-  double* fb_all = f.data();
-  const double fscale = static_cast<double>(E) / (static_cast<double>(K) * seq);
-#pragma omp parallel if (n * E >= kParallelMin)
-  {
-    std::vector<double> P(static_cast<size_t>(E));
-#pragma omp for schedule(static)
-    for (int64_t bi = 0; bi < B; ++bi) {
-      double* fb = fb_all + bi * E;
-      std::fill(P.begin(), P.end(), 0.0);
-      for (int64_t t = bi * seq; t < (bi + 1) * seq; ++t) {
-        const T* st = scores + t * E;
-        double z = 0.0;
-        for (int64_t e = 0; e < E; ++e) z += st[e];
-        for (int64_t e = 0; e < E; ++e) P[e] += st[e] / z;
-        for (int64_t k = 0; k < K; ++k) fb[expert[t * K + k]] += 1.0;
-      }
-      double l = 0.0;
-      for (int64_t e = 0; e < E; ++e) {
-        fb[e] *= fscale;
-        l += fb[e] * (P[e] / seq);
-      }
-      per_seq[bi] = l;
-    }
-  }
-  double total = 0.0;
-  for (int64_t bi = 0; bi < B; ++bi) total += per_seq[bi];  // serial: fixed order
-  return alpha * total / B;
+                            int64_t E, int64_t K, double alpha, std::vector<double>& f,
+                            const ExecContext& ctx) {
+  return ops::seq_aux_loss_forward<T>(ctx, scores, expert, n, seq, E, K, alpha, f);
 }
 
 template <typename T>
 void seq_aux_loss_backward(const T* scores, const std::vector<double>& f, int64_t n,
-                           int64_t seq, int64_t E, double alpha, double scale, T* d_scores) {
-  SADARI_CHECK(seq > 0 && n % seq == 0, "aux loss: ", n, " tokens are not whole sequences of ",
-               seq);
-  const int64_t B = n / seq;
-  if (B == 0) return;
-  SADARI_ASSERT(static_cast<int64_t>(f.size()) >= B * E);
-  // dL/ds'_t,i = scale * alpha / B * f_i / T; through s' = s / Z:
-  // dL/ds_t,j = (g_j - sum_i g_i s'_t,i) / Z.
-  const double coef = scale * alpha / (static_cast<double>(B) * seq);
-#pragma omp parallel for schedule(static) if (n * E >= kParallelMin)
-  for (int64_t t = 0; t < n; ++t) {
-    const double* fb = f.data() + (t / seq) * E;
-    const T* st = scores + t * E;
-    double z = 0.0;
-    for (int64_t e = 0; e < E; ++e) z += st[e];
-    double dot = 0.0;
-    for (int64_t e = 0; e < E; ++e) dot += fb[e] * (st[e] / z);
-    for (int64_t e = 0; e < E; ++e)
-      d_scores[t * E + e] += static_cast<T>(coef * (fb[e] - dot) / z);
-  }
+                           int64_t seq, int64_t E, double alpha, double scale, T* d_scores,
+                           const ExecContext& ctx) {
+  ops::seq_aux_loss_backward<T>(ctx, scores, f, n, seq, E, alpha, scale, d_scores);
 }
 
 template class Router<float>;
 template class Router<double>;
 template double seq_aux_loss_forward<float>(const float*, const int32_t*, int64_t, int64_t,
-                                            int64_t, int64_t, double, std::vector<double>&);
+                                            int64_t, int64_t, double, std::vector<double>&,
+                                            const ExecContext&);
 template double seq_aux_loss_forward<double>(const double*, const int32_t*, int64_t, int64_t,
-                                             int64_t, int64_t, double, std::vector<double>&);
+                                             int64_t, int64_t, double, std::vector<double>&,
+                                             const ExecContext&);
 template void seq_aux_loss_backward<float>(const float*, const std::vector<double>&, int64_t,
-                                           int64_t, int64_t, double, double, float*);
+                                           int64_t, int64_t, double, double, float*,
+                                           const ExecContext&);
 template void seq_aux_loss_backward<double>(const double*, const std::vector<double>&, int64_t,
-                                            int64_t, int64_t, double, double, double*);
+                                            int64_t, int64_t, double, double, double*,
+                                            const ExecContext&);
 
 }  // namespace sadari

@@ -134,11 +134,14 @@ class Router {
 // backward ADDS scale * dL/ds to d_scores: [n, E].
 // REQUIRES: n % seq == 0, seq > 0. Deterministic (per-sequence sums are serial,
 // in double; sequences run in parallel).
+// The arithmetic runs on ctx (kernels/ops.h).
 template <typename T>
 double seq_aux_loss_forward(const T* scores, const int32_t* expert, int64_t n, int64_t seq,
-                            int64_t E, int64_t K, double alpha, std::vector<double>& f);
+                            int64_t E, int64_t K, double alpha, std::vector<double>& f,
+                            const ExecContext& ctx = ExecContext::cpu());
 template <typename T>
 void seq_aux_loss_backward(const T* scores, const std::vector<double>& f, int64_t n,
-                           int64_t seq, int64_t E, double alpha, double scale, T* d_scores);
+                           int64_t seq, int64_t E, double alpha, double scale, T* d_scores,
+                           const ExecContext& ctx = ExecContext::cpu());
 
 }  // namespace sadari
