@@ -14,7 +14,7 @@
 //
 // The baseline, precisely: every GEMM of one micro-batch's forward and backward
 // (y = x W^T, dx = dy W, dW += dy^T x for each linear layer; routed experts at the
-// average rows per expert, n * top_k / E) is timed both through cpu::gemm (what
+// average rows per expert, n * top_k / E) is timed both through ops::gemm on the CPU context (what
 // the model calls) and straight through OpenBLAS's threaded cblas_sgemm, and the
 // faster of the two counts. With t_s = FLOPs of shape s / its GFLOP/s, the
 // baseline is sum(FLOPs) / sum(t_s): the rate at which the step's model FLOPs
@@ -50,8 +50,8 @@
 #include "core/error.h"
 #include "core/profile.h"
 #include "data/dataset.h"
-#include "kernels/cpu/gemm.h"
 #include "kernels/gemm_backend.h"
+#include "kernels/ops.h"
 #include "comm/process_groups.h"
 #include "comm/self_communicator.h"
 #include "optim/lr_schedule.h"
@@ -138,7 +138,7 @@ std::vector<float> filled(int64_t n, float scale) {
   return v;
 }
 
-// Seconds per call of one shape, through cpu::gemm (what the model calls: C cut
+// Seconds per call of one shape, through ops::gemm on the CPU context (what the model calls: C cut
 // into tiles, one single-threaded OpenBLAS call per tile) or straight through
 // cblas_sgemm with OpenBLAS's own threading.
 double gemm_seconds(const GemmShape& s, bool raw_openblas, double min_seconds) {
@@ -154,7 +154,7 @@ double gemm_seconds(const GemmShape& s, bool raw_openblas, double min_seconds) {
                       1.0f, A.data(), blasint(a_cols), B.data(), blasint(b_cols), float(s.beta),
                       C.data(), blasint(s.N));
         else
-          cpu::gemm<float>(s.ta, s.tb, s.M, s.N, s.K, 1.0f, A.data(), a_cols, B.data(), b_cols,
+          ops::gemm<float>(ExecContext::cpu(), s.ta, s.tb, s.M, s.N, s.K, 1.0f, A.data(), a_cols, B.data(), b_cols,
                            float(s.beta), C.data(), s.N);
       },
       min_seconds);
@@ -179,18 +179,18 @@ double attention_gemm_seconds(int64_t batch, int64_t seq, int64_t heads, int64_t
             const float *q = Q.data() + off, *k = Kt.data() + off, *v = V.data() + off;
             float* o = O.data() + off;
             // forward: S = Q K^T, O = P V
-            cpu::gemm<float>(false, true, seq, seq, hd, 1.0f, q, inner, k, inner, 0.0f,
+            ops::gemm<float>(ExecContext::cpu(), false, true, seq, seq, hd, 1.0f, q, inner, k, inner, 0.0f,
                              P.data(), seq);
-            cpu::gemm<float>(false, false, seq, hd, seq, 1.0f, P.data(), seq, v, inner, 0.0f, o,
+            ops::gemm<float>(ExecContext::cpu(), false, false, seq, hd, seq, 1.0f, P.data(), seq, v, inner, 0.0f, o,
                              inner);
             // backward: dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q
-            cpu::gemm<float>(true, false, seq, hd, seq, 1.0f, P.data(), seq, q, inner, 1.0f, o,
+            ops::gemm<float>(ExecContext::cpu(), true, false, seq, hd, seq, 1.0f, P.data(), seq, q, inner, 1.0f, o,
                              inner);
-            cpu::gemm<float>(false, true, seq, seq, hd, 1.0f, q, inner, v, inner, 0.0f,
+            ops::gemm<float>(ExecContext::cpu(), false, true, seq, seq, hd, 1.0f, q, inner, v, inner, 0.0f,
                              dS.data(), seq);
-            cpu::gemm<float>(false, false, seq, hd, seq, 1.0f, dS.data(), seq, k, inner, 0.0f,
+            ops::gemm<float>(ExecContext::cpu(), false, false, seq, hd, seq, 1.0f, dS.data(), seq, k, inner, 0.0f,
                              o, inner);
-            cpu::gemm<float>(true, false, seq, hd, seq, 1.0f, dS.data(), seq, q, inner, 1.0f, o,
+            ops::gemm<float>(ExecContext::cpu(), true, false, seq, hd, seq, 1.0f, dS.data(), seq, q, inner, 1.0f, o,
                              inner);
           }
         }
@@ -399,7 +399,7 @@ int run(int argc, char** argv) {
   std::printf("expert load max/mean:   %10.2f  (worst MoE layer in a step)\n", worst_load);
   std::printf("shapes cover %.1f%% of the model FLOPs\n", 100.0 * base_flops / model_flops_micro);
 
-  std::printf("\n%-56s %7s %9s %9s\n", "GEMM shape (MxNxK)", "FLOP %", "cpu::gemm", "OpenBLAS");
+  std::printf("\n%-56s %7s %9s %9s\n", "GEMM shape (MxNxK)", "FLOP %", "ops::gemm", "OpenBLAS");
   for (const Baseline& b : base) {
     const double ours = b.flops_per_call() * rounds / b.ours_s / 1e9;
     if (b.raw_s > 0)

@@ -23,12 +23,10 @@
 //     buffers must live on ctx.device (unchecked: a pointer does not say where
 //     it points); their contracts are in the kernels/cpu header named at each.
 //
-// Migration note: the optimizer's kernels, the dense layers' (norms, residual
-// adds, embedding, cross-entropy, RoPE, attention), the GEMMs, SwiGLU, the
-// router's activations and top-k and bf16 rounding are behind this interface;
-// the FP8 quantisers and FP8 linear products, the router's group selection and
-// the dispatcher's permutation and wire codecs still run as kernels/cpu/ calls
-// or loops in model/ and move here next (tests/layering lists the files).
+// Migration note: every kernel of the step is behind this interface except the
+// FP8 linear products and their quantisers, which model/linear.cpp still calls
+// as kernels/cpu/ functions (on a non-CPU context it refuses with an Error);
+// tests/layering lists the files that still include kernels/cpu headers.
 #pragma once
 
 #include <cstdint>
@@ -119,6 +117,9 @@ void attention_backward(const ExecContext& ctx, const T* dout, const T* q, const
 // (matmul: alpha 1, leading dimensions from the shapes), and several products
 // in one call, each computed exactly as alone (the same bits).
 template <typename T>
+void gemm(const ExecContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+          T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+template <typename T>
 void matmul(const ExecContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
             const T* A, const T* B, T* C, T beta = T(0));
 template <typename T>
@@ -174,6 +175,11 @@ template <typename T>
 void gate_weights_backward(const ExecContext& ctx, const T* dw, const T* d_scores_extra,
                            const T* s, const int32_t* ex, const T* zsum, int64_t n, int64_t E,
                            int64_t K, bool normalise, T c, T* ds);
+// Aux-loss-free bias update: bias [E] (on ctx) moves by step toward balance;
+// counts [E] are host bookkeeping (summed over the step and the dp ranks).
+template <typename T>
+void update_router_bias(const ExecContext& ctx, const int64_t* counts, int64_t E, T step,
+                        T* bias);
 template <typename T>
 double seq_aux_loss_forward(const ExecContext& ctx, const T* scores, const int32_t* expert,
                             int64_t n, int64_t seq, int64_t E, int64_t K, double alpha,

@@ -108,6 +108,13 @@ void attention_backward(const ExecContext& ctx, const T* dout, const T* q, const
 }
 
 template <typename T>
+void gemm(const ExecContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+          T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  require_cpu(ctx, "gemm");
+  cpu::gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <typename T>
 void matmul(const ExecContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
             const T* A, const T* B, T* C, T beta) {
   require_cpu(ctx, "matmul");
@@ -214,6 +221,13 @@ void gate_weights_backward(const ExecContext& ctx, const T* dw, const T* d_score
 }
 
 template <typename T>
+void update_router_bias(const ExecContext& ctx, const int64_t* counts, int64_t E, T step,
+                        T* bias) {
+  require_cpu(ctx, "update_router_bias");
+  cpu::update_router_bias<T>(counts, E, step, bias);
+}
+
+template <typename T>
 double seq_aux_loss_forward(const ExecContext& ctx, const T* scores, const int32_t* expert,
                             int64_t n, int64_t seq, int64_t E, int64_t K, double alpha,
                             std::vector<double>& f) {
@@ -312,6 +326,8 @@ void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n
   template void attention_backward<T>(const ExecContext&, const T*, const T*, const T*,          \
                                       const T*, const T*, const T*, T*, T*, T*, int64_t,          \
                                       int64_t, int64_t, int64_t, int64_t);                        \
+  template void gemm<T>(const ExecContext&, bool, bool, int64_t, int64_t, int64_t, T, const T*,  \
+                        int64_t, const T*, int64_t, T, T*, int64_t);                              \
   template void matmul<T>(const ExecContext&, bool, bool, int64_t, int64_t, int64_t, const T*,   \
                           const T*, T*, T);                                                       \
   template void gemm_grouped<T>(const ExecContext&, const GemmProblem<T>*, int64_t);             \
@@ -336,6 +352,7 @@ void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n
   template void scatter_rows<T>(const ExecContext&, const T*, const int64_t*, int64_t, T*,       \
                                 int64_t, int64_t);                                                \
   template void add_expert_bias<T>(const ExecContext&, const T*, const T*, T*, int64_t, int64_t); \
+  template void update_router_bias<T>(const ExecContext&, const int64_t*, int64_t, T, T*);      \
   template void group_scores<T>(const ExecContext&, const T*, int64_t, int64_t, int64_t, bool,  \
                                 T*);                                                              \
   template void node_scores<T>(const ExecContext&, const T*, const int32_t*, int64_t, int64_t,  \

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/grow.h"
 #include "core/profile.h"
+#include "kernels/ops.h"
 #include "model/linear.h"
 #include "model/swiglu_ffn.h"
 
@@ -280,18 +281,7 @@ int64_t MoELayer<T>::dropped_pairs(const Cache& c) const {
 template <typename T>
 void MoELayer<T>::update_bias(const int64_t* counts) {
   if (bias_speed_ == 0.0) return;
-  double total = 0.0;
-  for (int64_t e = 0; e < E_; ++e) total += static_cast<double>(counts[e]);
-  const double mean = total / static_cast<double>(E_);
-  T* b = router_bias_->w<T>();
-  const T step = static_cast<T>(bias_speed_);
-  for (int64_t e = 0; e < E_; ++e) {
-    const double c = static_cast<double>(counts[e]);
-    if (c < mean)
-      b[e] += step;
-    else if (c > mean)
-      b[e] -= step;
-  }
+  ops::update_router_bias<T>(ctx_, counts, E_, static_cast<T>(bias_speed_), router_bias_->w<T>());
 }
 
 template <typename T>

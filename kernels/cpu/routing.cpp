@@ -200,8 +200,23 @@ void seq_aux_loss_backward(const T* scores, const std::vector<double>& f, int64_
   }
 }
 
+template <typename T>
+void update_router_bias(const int64_t* counts, int64_t E, T step, T* b) {
+  double total = 0.0;
+  for (int64_t e = 0; e < E; ++e) total += static_cast<double>(counts[e]);
+  const double mean = total / static_cast<double>(E);
+  for (int64_t e = 0; e < E; ++e) {
+    const double c = static_cast<double>(counts[e]);
+    if (c < mean)
+      b[e] += step;
+    else if (c > mean)
+      b[e] -= step;
+  }
+}
+
 #define SADARI_ROUTING(T)                                                                       \
   template void add_expert_bias<T>(const T*, const T*, T*, int64_t, int64_t);                   \
+  template void update_router_bias<T>(const int64_t*, int64_t, T, T*);                           \
   template void group_scores<T>(const T*, int64_t, int64_t, int64_t, bool, T*);                 \
   template void node_scores<T>(const T*, const int32_t*, int64_t, int64_t, int64_t, int64_t,    \
                                T*);                                                              \

@@ -46,6 +46,11 @@ void gate_weights_backward(const T* dw, const T* d_scores_extra, const T* s, con
                            const T* zsum, int64_t n, int64_t E, int64_t K, bool normalise, T c,
                            T* ds);
 
+// Aux-loss-free balancing (DeepSeek-V3): bias[e] += step when expert e got fewer
+// than the mean of counts [E], -= step when more (counts summed over the step).
+template <typename T>
+void update_router_bias(const int64_t* counts, int64_t E, T step, T* bias);
+
 // DeepSeek-V3's sequence-wise auxiliary balance loss (model/router.h has the
 // formula): forward returns L and writes f [n/seq, E]; backward ADDS
 // scale * dL/ds to d_scores.

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <tuple>
 #include <string>
 #include <vector>
@@ -467,6 +468,137 @@ TEST_P(OpsConformance, RoundToBf16KeepsTheTopSixteenBitsToNearestEven) {
     std::memcpy(&bits, &v, 4);
     EXPECT_EQ(bits & 0xFFFFu, 0u) << v;
   }
+}
+
+// Dispatch: pairs (token t, slot j) -> rows, the combine and its backward, and
+// the row gather/scatter, against per-pair loops.
+TEST_P(OpsConformance, PairCombineGatherScatterAgainstPerPairLoops) {
+  const int64_t n = 3, k = 2, D = 4;
+  const std::vector<int64_t> row_of_pair = {2, 0, -1, 4, 1, 3};  // pair 2 dropped
+  const auto rows = rand_values<double>(5 * D, 1.0, 23), weight = rand_values<double>(n * k, 1.0, 24);
+  const auto dy = rand_values<double>(n * D, 1.0, 25);
+  std::vector<double> y(n * D, 1.0), d_rows(5 * D, 7.0), d_weight(n * k), dx(n * D, 0.5);
+  ops::combine_pairs<double>(ctx(), rows.data(), row_of_pair.data(), weight.data(), y.data(), n, k, D);
+  ops::combine_pairs_backward<double>(ctx(), dy.data(), rows.data(), row_of_pair.data(),
+                                      weight.data(), d_rows.data(), d_weight.data(), n, k, D);
+  ops::sum_pair_rows<double>(ctx(), rows.data(), row_of_pair.data(), dx.data(), n, k, D);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t d = 0; d < D; ++d) {
+      double want_y = 1.0, want_dx = 0.5;
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t r = row_of_pair[t * k + j];
+        if (r < 0) continue;
+        want_y += weight[t * k + j] * rows[r * D + d];
+        want_dx += rows[r * D + d];
+        ASSERT_NEAR(d_rows[r * D + d], weight[t * k + j] * dy[t * D + d], 1e-15);
+      }
+      ASSERT_NEAR(y[t * D + d], want_y, 1e-14);
+      ASSERT_NEAR(dx[t * D + d], want_dx, 1e-14);
+    }
+  for (int64_t p = 0; p < n * k; ++p) {
+    double dot = 0;
+    if (row_of_pair[p] >= 0)
+      for (int64_t d = 0; d < D; ++d) dot += dy[(p / k) * D + d] * rows[row_of_pair[p] * D + d];
+    ASSERT_NEAR(d_weight[p], dot, 1e-14) << p;
+  }
+  // gather row i = token of pair index[i]; scatter back skips dropped pairs.
+  const auto x = rand_values<float>(n * D, 1.0, 26);
+  const std::vector<int64_t> pair_of_row = {1, 4, 0, 5, 3};
+  std::vector<float> gathered(5 * D), scattered(5 * D, -1.0f);
+  ops::gather_rows<float>(ctx(), x.data(), pair_of_row.data(), k, gathered.data(), 5, D);
+  ops::scatter_rows<float>(ctx(), x.data(), row_of_pair.data(), k, scattered.data(), n * k, D);
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t d = 0; d < D; ++d) {
+      ASSERT_EQ(gathered[i * D + d], x[(pair_of_row[i] / k) * D + d]);
+      const auto p = std::find(row_of_pair.begin(), row_of_pair.end(), i) - row_of_pair.begin();
+      ASSERT_EQ(scattered[i * D + d], x[(p / k) * D + d]) << "row " << i;
+    }
+}
+
+TEST_P(OpsConformance, WireCodecsRoundTripAndRejectNonFiniteFp8) {
+  const int64_t n = 3, D = 200;  // two 1x128 tiles, the second partial
+  const auto rows = rand_values<float>(n * D, 5.0, 27);
+  for (WireFormat f : {WireFormat::f32, WireFormat::bf16, WireFormat::fp8_e4m3}) {
+    std::vector<uint8_t> buf(static_cast<size_t>(n * wire_row_bytes(f, D)));
+    std::vector<float> back(rows.size()), trip(rows.size());
+    ops::encode_rows(ctx(), f, rows.data(), n, D, buf.data(), "rows");
+    ops::decode_rows(ctx(), f, buf.data(), n, D, back.data());
+    ops::round_trip_rows(ctx(), f, rows.data(), n, D, trip.data(), "rows");
+    EXPECT_EQ(back, trip) << wire_format_name(f);  // the two paths agree bit for bit
+    // Within the format's precision of each row's tile maximum.
+    const double rel = f == WireFormat::f32 ? 0.0 : f == WireFormat::bf16 ? 1.0 / 256 : 1.0 / 16;
+    for (size_t i = 0; i < rows.size(); ++i)
+      ASSERT_LE(std::abs(back[i] - rows[i]), rel * 5.5 + 1e-30) << wire_format_name(f) << " " << i;
+  }
+  std::vector<float> bad = rows;
+  bad[123] = std::numeric_limits<float>::infinity();
+  std::vector<uint8_t> buf(static_cast<size_t>(n * wire_row_bytes(WireFormat::fp8_e4m3, D)));
+  const std::string e = error_of([&] {
+    ops::encode_rows(ctx(), WireFormat::fp8_e4m3, bad.data(), n, D, buf.data(), "MoE dispatch rows");
+  });
+  EXPECT_NE(e.find("MoE dispatch rows"), std::string::npos) << e;
+}
+
+// Routing pieces against their definitions on a small case: biased scores,
+// group scores (best vs best-two), masks, gate weights and their gradient
+// (central differences), the bias update.
+TEST_P(OpsConformance, RoutingArithmetic) {
+  const int64_t n = 2, E = 8, G = 4, K = 2;
+  const auto s = rand_values<double>(n * E, 1.0, 28);
+  const auto bias = rand_values<double>(E, 0.1, 29);
+  std::vector<double> b(n * E), gs1(n * G), gs2(n * G);
+  ops::add_expert_bias<double>(ctx(), s.data(), bias.data(), b.data(), n, E);
+  for (int64_t i = 0; i < n * E; ++i) ASSERT_EQ(b[i], s[i] + bias[i % E]);
+  ops::group_scores<double>(ctx(), b.data(), n, E, G, false, gs1.data());
+  ops::group_scores<double>(ctx(), b.data(), n, E, G, true, gs2.data());
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t g = 0; g < G; ++g) {
+      const double x = b[t * E + 2 * g], y = b[t * E + 2 * g + 1];
+      ASSERT_EQ(gs1[t * G + g], std::max(x, y));
+      ASSERT_EQ(gs2[t * G + g], std::max(x, y) + std::min(x, y));
+    }
+  const std::vector<int32_t> kept_groups = {3, 1, 0, 2};  // KG = 2
+  std::vector<uint8_t> mask(n * E);
+  ops::groups_to_mask(ctx(), kept_groups.data(), n, E, 2, 2, mask.data());
+  EXPECT_EQ(mask, (std::vector<uint8_t>{0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0}));
+  const std::vector<int32_t> node = {0, 0, 1, 1, 2, 2, 3, 3}, kept_nodes = {2, 0};  // M = 1
+  ops::nodes_to_mask(ctx(), kept_nodes.data(), node.data(), n, E, 1, mask.data());
+  EXPECT_EQ(mask, (std::vector<uint8_t>{0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0}));
+  std::vector<double> ns(n * 4);
+  ops::node_scores<double>(ctx(), b.data(), node.data(), n, E, 4, 2, ns.data());
+  for (int64_t i = 0; i < n * 4; ++i) ASSERT_NEAR(ns[i], b[2 * i] + b[2 * i + 1], 1e-15);
+
+  const std::vector<int32_t> ex = {5, 2, 0, 7};
+  std::vector<double> w(n * K), z(n);
+  auto weights = [&](const std::vector<double>& scores) {
+    ops::gate_weights<double>(ctx(), scores.data(), ex.data(), n, E, K, true, 2.5, 1e-20, w.data(),
+                              z.data());
+    return w;
+  };
+  const auto s_pos = [&] { auto v = s; for (auto& x : v) x = std::abs(x) + 0.1; return v; }();
+  weights(s_pos);
+  for (int64_t t = 0; t < n; ++t) {
+    const double zz = s_pos[t * E + ex[t * K]] + s_pos[t * E + ex[t * K + 1]];
+    for (int64_t j = 0; j < K; ++j)
+      ASSERT_NEAR(w[t * K + j], 2.5 * s_pos[t * E + ex[t * K + j]] / zz, 1e-14);
+  }
+  const auto dw = rand_values<double>(n * K, 1.0, 30);
+  std::vector<double> ds(n * E);
+  ops::gate_weights_backward<double>(ctx(), dw.data(), nullptr, s_pos.data(), ex.data(), z.data(),
+                                     n, E, K, true, 2.5, ds.data());
+  for (int64_t i = 0; i < n * E; ++i) {
+    auto up = s_pos, down = s_pos;
+    up[i] += 1e-6;
+    down[i] -= 1e-6;
+    const auto wu = weights(up), wd = weights(down);
+    double fd = 0;
+    for (int64_t p = 0; p < n * K; ++p) fd += dw[p] * (wu[p] - wd[p]) / 2e-6;
+    ASSERT_NEAR(ds[i], fd, 1e-7) << i;
+  }
+  const std::vector<int64_t> counts = {5, 1, 3, 3};  // mean 3
+  std::vector<float> rb = {0.f, 0.f, 0.f, 1.f};
+  ops::update_router_bias<float>(ctx(), counts.data(), 4, 0.25f, rb.data());
+  EXPECT_EQ(rb, (std::vector<float>{-0.25f, 0.25f, 0.f, 1.f}));
 }
 
 // A context whose device has no backend in this build gets a clear error, not a

@@ -12,7 +12,6 @@ set(folders core model optim parallel comm data checkpoint apps bench)
 # check says so); never add one.
 set(allowed
   bench/fp8_gemm_bench.cpp
-  bench/train_step_bench.cpp
   model/linear.cpp
 )
 
