@@ -59,7 +59,7 @@ void AttentionLayer<T>::forward(const T* x, T* y, int64_t batch, int64_t seq, Ca
 }
 
 template <typename T>
-void AttentionLayer<T>::backward(const T* dy, T* dx, Cache& c) const {
+void AttentionLayer<T>::backward(const T* dy, T* dx, Cache& c, WeightGradTape<T>* tape) const {
   const int64_t n = c.batch * c.seq, inner = H_ * hd_;
   ensure_shape(c.scratch, {4, n, inner}, dtype_of<T>::value);
   T* dq = c.scratch.template data<T>();
@@ -67,7 +67,7 @@ void AttentionLayer<T>::backward(const T* dy, T* dx, Cache& c) const {
   T* dv = dk + n * inner;
   T* d_o = dv + n * inner;
   linear_backward<T>(dy, c.o.template data<T>(), wo_->w<T>(), d_o, wo_->g<T>(), n, inner, D_,
-                     false, numerics(wo_));
+                     false, numerics(wo_), tape);
   {
     ProfileScope scope(ProfileCategory::attention);
     ops::attention_backward<T>(ctx_, d_o, c.q.template data<T>(), c.k.template data<T>(), c.v.template data<T>(), c.o.template data<T>(),
@@ -75,9 +75,9 @@ void AttentionLayer<T>::backward(const T* dy, T* dx, Cache& c) const {
   }
   ops::rope_backward<T>(ctx_, dq, c.batch, c.seq, H_, hd_, rope_theta_);
   ops::rope_backward<T>(ctx_, dk, c.batch, c.seq, H_, hd_, rope_theta_);
-  linear_backward<T>(dq, c.x, wq_->w<T>(), dx, wq_->g<T>(), n, D_, inner, false, numerics(wq_));
-  linear_backward<T>(dk, c.x, wk_->w<T>(), dx, wk_->g<T>(), n, D_, inner, true, numerics(wk_));
-  linear_backward<T>(dv, c.x, wv_->w<T>(), dx, wv_->g<T>(), n, D_, inner, true, numerics(wv_));
+  linear_backward<T>(dq, c.x, wq_->w<T>(), dx, wq_->g<T>(), n, D_, inner, false, numerics(wq_), tape);
+  linear_backward<T>(dk, c.x, wk_->w<T>(), dx, wk_->g<T>(), n, D_, inner, true, numerics(wk_), tape);
+  linear_backward<T>(dv, c.x, wv_->w<T>(), dx, wv_->g<T>(), n, D_, inner, true, numerics(wv_), tape);
 }
 
 template <typename T>

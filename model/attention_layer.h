@@ -20,6 +20,7 @@
 #include "core/tensor.h"
 #include "kernels/exec_context.h"
 #include "model/compute_precision.h"
+#include "model/weight_grad_tape.h"
 
 namespace sadari {
 
@@ -41,7 +42,8 @@ class AttentionLayer {
   };
 
   void forward(const T* x, T* y, int64_t batch, int64_t seq, Cache& cache) const;
-  void backward(const T* dy, T* dx, Cache& cache) const;
+  // tape: where the projections' weight-gradient products go (nullptr: now).
+  void backward(const T* dy, T* dx, Cache& cache, WeightGradTape<T>* tape = nullptr) const;
 
   // Multiply-add FLOPs of one forward per token at sequence length seq (2 per MAC),
   // causal attention counted as the half-triangle actually computed.

@@ -109,11 +109,11 @@ void linear_forward(const T* x, const T* W, T* y, int64_t n, int64_t in, int64_t
 
 template <typename T>
 void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t n, int64_t in,
-                     int64_t out, bool accumulate_dx, const LinearNumerics& numerics) {
+                     int64_t out, bool accumulate_dx, const LinearNumerics& numerics,
+                     WeightGradTape<T>* tape) {
   if (n == 0) return;
   require_float<T>(numerics);
   ProfileScope scope(ProfileCategory::gemm);
-  WeightGradTape<T>* tape = active_weight_grad_tape<T>();
   if constexpr (std::is_same_v<T, float>) {
     const ComputePrecision p = numerics.precision;
     if (p != ComputePrecision::f32) {
@@ -143,7 +143,7 @@ void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t 
   template void linear_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t,         \
                                   const LinearNumerics&);                                    \
   template void linear_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t,   \
-                                   int64_t, bool, const LinearNumerics&);
+                                   int64_t, bool, const LinearNumerics&, WeightGradTape<T>*);
 SADARI_INSTANTIATE(float)
 SADARI_INSTANTIATE(double)
 #undef SADARI_INSTANTIATE

@@ -9,9 +9,9 @@
 // see the same codes). Inputs, outputs and gradients are fp32 in every mode.
 // REQUIRES for bf16 and fp8: T = float (Error otherwise).
 //
-// Split backward: while a DeferWeightGrads scope is open (model/weight_grad_tape.h),
-// the dW product is recorded on the tape, in every mode; x and dy must then stay
-// alive and unchanged until the tape runs.
+// Split backward: given a tape (model/weight_grad_tape.h), the dW product is
+// recorded on it instead of computed, in every mode; x and dy must then stay
+// alive and unchanged until the tape runs. Without one (nullptr) dW is computed now.
 // Errors: fp8 with a non-finite x or dy throws Error naming numerics.weight_name
 // (".x", ".dy", ...) and the element.
 #pragma once
@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "model/compute_precision.h"
+#include "model/weight_grad_tape.h"
 
 namespace sadari {
 
@@ -28,6 +29,7 @@ void linear_forward(const T* x, const T* W, T* y, int64_t n, int64_t in, int64_t
 
 template <typename T>
 void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t n, int64_t in,
-                     int64_t out, bool accumulate_dx = false, const LinearNumerics& numerics = {});
+                     int64_t out, bool accumulate_dx = false, const LinearNumerics& numerics = {},
+                     WeightGradTape<T>* tape = nullptr);
 
 }  // namespace sadari

@@ -107,7 +107,8 @@ double MoELayer<T>::forward(const T* x, T* y, int64_t n, int64_t seq, Cache& c) 
 
   // Router: logits by one GEMM, then scores, selection and gate weights.
   grow(c.router.logits, n * E_);
-  linear_forward<T>(x, router_weight_->w<T>(), c.router.logits.data(), n, D_, E_);
+  linear_forward<T>(x, router_weight_->w<T>(), c.router.logits.data(), n, D_, E_,
+                    router_numerics());
   if (!c.dispatch) c.dispatch = dispatcher_->make_state();
   DispatchState<T>& ds = *c.dispatch;
   {
@@ -172,7 +173,8 @@ double MoELayer<T>::forward(const T* x, T* y, int64_t n, int64_t seq, Cache& c) 
 }
 
 template <typename T>
-void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const {
+void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale,
+                           WeightGradTape<T>* tape) const {
   SADARI_CHECK(c.dispatch != nullptr && c.x != nullptr,
                "MoE layer ", layer_, ": backward without a forward on this cache");
   const int64_t n = c.n;
@@ -239,7 +241,7 @@ void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const
   } else if (n > 0) {
     std::memset(dx, 0, sizeof(T) * n * D_);
   }
-  swiglu_ffn_backward_grouped<T>(group.data(), static_cast<int64_t>(group.size()), D_);
+  swiglu_ffn_backward_grouped<T>(group.data(), static_cast<int64_t>(group.size()), D_, tape);
 
   // Router: gate-weight gradient (+ aux loss) -> logits -> W_r and x.
   grow(c.d_logits, n * E_);
@@ -256,7 +258,7 @@ void MoELayer<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const
     router_.backward(c.d_weight.data(), d_scores_extra, c.router, c.d_logits.data());
   }
   linear_backward<T>(c.d_logits.data(), c.x, router_weight_->w<T>(), dx, router_weight_->g<T>(), n,
-                     D_, E_, /*accumulate_dx=*/true);
+                     D_, E_, /*accumulate_dx=*/true, router_numerics(), tape);
 
   {
     ProfileScope scope(ProfileCategory::moe_routing);

@@ -38,6 +38,7 @@
 #include "core/parameter.h"
 #include "model/router.h"
 #include "model/token_dispatcher.h"
+#include "model/weight_grad_tape.h"
 
 namespace sadari {
 
@@ -92,7 +93,10 @@ class MoELayer {
   // dy: [n, D]. WRITES dx: [n, D]; ACCUMULATES (+=) the parameter gradients.
   // aux_grad_scale: the factor with which this micro-batch's aux loss enters the
   // total loss (e.g. micro_batch / global_batch). REQUIRES: cache from forward().
-  void backward(const T* dy, T* dx, Cache& cache, T aux_grad_scale) const;
+  // tape: where the experts' and the router's weight-gradient products go
+  // (nullptr: computed now).
+  void backward(const T* dy, T* dx, Cache& cache, T aux_grad_scale,
+                WeightGradTape<T>* tape = nullptr) const;
 
   // Tokens routed to each expert (size E) by the last forward on this cache:
   // the load statistics the trainer sums over micro-batches for update_bias().
@@ -137,6 +141,11 @@ class MoELayer {
   int64_t D_, E_, K_, F_, S_;
   double aux_alpha_;
   double bias_speed_;
+  // The router projection stays in full precision (DeepSeek-V3's recipe).
+  LinearNumerics router_numerics() const {
+    return {ComputePrecision::f32, router_weight_->name, ctx_};
+  }
+
   ComputePrecision precision_;
   ExecContext ctx_;  // where the router's and the experts' kernels run
   Router<T> router_;

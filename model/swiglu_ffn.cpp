@@ -22,14 +22,14 @@ template <typename T>
 void swiglu_ffn_backward(const T* dy, const T* x, const T* w_gate_up, const T* w_down,
                          const T* gate_up_act, const T* h, T* dx, T* dw_gate_up, T* dw_down,
                          T* scratch, int64_t n, int64_t D, int64_t F, bool accumulate_dx,
-                         const SwigluNumerics& numerics) {
+                         const SwigluNumerics& numerics, WeightGradTape<T>* tape) {
   if (n == 0) return;
   T* dh = scratch;               // [n, F]
   T* dgate_up = scratch + n * F; // [n, 2F]
-  linear_backward<T>(dy, h, w_down, dh, dw_down, n, F, D, false, numerics.down());
+  linear_backward<T>(dy, h, w_down, dh, dw_down, n, F, D, false, numerics.down(), tape);
   ops::swiglu_backward<T>(numerics.ctx, dh, gate_up_act, dgate_up, n, F);
   linear_backward<T>(dgate_up, x, w_gate_up, dx, dw_gate_up, n, D, 2 * F, accumulate_dx,
-                     numerics.gate_up());
+                     numerics.gate_up(), tape);
 }
 
 namespace {
@@ -113,23 +113,23 @@ void swiglu_ffn_forward_grouped(const SwigluFfnMember<T>* m, int64_t count, int6
 }
 
 template <typename T>
-void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int64_t D) {
+void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int64_t D,
+                                 WeightGradTape<T>* tape) {
   if (!all_f32(m, count)) {
     // swiglu_ffn_backward's steps on the member's own dh / dgate_up buffers.
     for (int64_t i = 0; i < count; ++i) {
       const SwigluFfnMember<T>& a = m[i];
       if (a.n == 0) continue;
       linear_backward<T>(a.dy, a.h, a.w_down, a.dh, a.dw_down, a.n, a.F, D, false,
-                         a.numerics.down());
+                         a.numerics.down(), tape);
       ops::swiglu_backward<T>(a.numerics.ctx, a.dh, a.gate_up_act, a.dgate_up, a.n, a.F);
       linear_backward<T>(a.dgate_up, a.x, a.w_gate_up, a.dx, a.dw_gate_up, a.n, D, 2 * a.F,
-                         a.accumulate_dx, a.numerics.gate_up());
+                         a.accumulate_dx, a.numerics.gate_up(), tape);
     }
     return;
   }
   // Weight-gradient products go to `weights`: the same grouped call, or the
   // active tape of a split backward (model/weight_grad_tape.h).
-  WeightGradTape<T>* tape = active_weight_grad_tape<T>();
   std::vector<GemmProblem<T>> p;
   auto weights = [&](const GemmProblem<T>& product) {
     if (tape)
@@ -172,9 +172,10 @@ void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* m, int64_t count, int
                                       int64_t, int64_t, const SwigluNumerics&);                \
   template void swiglu_ffn_backward<T>(const T*, const T*, const T*, const T*, const T*,       \
                                        const T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, bool, \
-                                       const SwigluNumerics&);                                  \
+                                       const SwigluNumerics&, WeightGradTape<T>*);              \
   template void swiglu_ffn_forward_grouped<T>(const SwigluFfnMember<T>*, int64_t, int64_t);      \
-  template void swiglu_ffn_backward_grouped<T>(const SwigluFfnMember<T>*, int64_t, int64_t);
+  template void swiglu_ffn_backward_grouped<T>(const SwigluFfnMember<T>*, int64_t, int64_t,     \
+                                               WeightGradTape<T>*);
 SADARI_INSTANTIATE(float)
 SADARI_INSTANTIATE(double)
 #undef SADARI_INSTANTIATE

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "model/compute_precision.h"
+#include "model/weight_grad_tape.h"
 
 namespace sadari {
 
@@ -35,7 +36,7 @@ template <typename T>
 void swiglu_ffn_backward(const T* dy, const T* x, const T* w_gate_up, const T* w_down,
                          const T* gate_up_act, const T* h, T* dx, T* dw_gate_up, T* dw_down,
                          T* scratch, int64_t n, int64_t D, int64_t F, bool accumulate_dx = false,
-                         const SwigluNumerics& numerics = {});
+                         const SwigluNumerics& numerics = {}, WeightGradTape<T>* tape = nullptr);
 
 // One member of a group of SwiGLU FFNs that share the input width D but each have
 // their own rows, weights and buffers (the routed experts of an MoE layer on
@@ -71,7 +72,9 @@ struct SwigluFfnMember {
 // REQUIRES: no member writes memory another member reads or writes.
 template <typename T>
 void swiglu_ffn_forward_grouped(const SwigluFfnMember<T>* members, int64_t count, int64_t D);
+// tape: where the weight-gradient products go (nullptr: computed now).
 template <typename T>
-void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* members, int64_t count, int64_t D);
+void swiglu_ffn_backward_grouped(const SwigluFfnMember<T>* members, int64_t count, int64_t D,
+                                 WeightGradTape<T>* tape = nullptr);
 
 }  // namespace sadari

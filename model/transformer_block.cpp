@@ -71,7 +71,8 @@ double TransformerBlock<T>::forward(const T* x, T* y, int64_t batch, int64_t seq
 }
 
 template <typename T>
-void TransformerBlock<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale) const {
+void TransformerBlock<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scale,
+                                   WeightGradTape<T>* tape) const {
   const int64_t n = c.batch * c.seq;
   const DType dt = dtype_of<T>::value;
   ensure_shape(c.d_mid, {n, D_}, dt);
@@ -81,20 +82,20 @@ void TransformerBlock<T>::backward(const T* dy, T* dx, Cache& c, T aux_grad_scal
 
   // FFN branch: d_norm = dFFN/d(ffn_in), then through the norm into d_mid.
   if (moe_) {
-    moe_->backward(dy, d_norm, c.moe, aux_grad_scale);
+    moe_->backward(dy, d_norm, c.moe, aux_grad_scale, tape);
   } else {
     ensure_shape(c.ffn_scratch, {n, 3 * dense_F_}, dt);
     swiglu_ffn_backward<T>(dy, c.ffn_in.template data<T>(), ffn_gate_up_->w<T>(), ffn_down_->w<T>(),
                            c.ffn_gate_up.template data<T>(), c.ffn_h.template data<T>(), d_norm,
                            ffn_gate_up_->g<T>(), ffn_down_->g<T>(), c.ffn_scratch.template data<T>(), n,
-                           D_, dense_F_, false, dense_numerics());
+                           D_, dense_F_, false, dense_numerics(), tape);
   }
   ops::rmsnorm_backward<T>(ctx_, d_norm, c.mid.template data<T>(), ffn_norm_->w<T>(), c.ffn_rstd.template data<T>(),
                            d_mid, ffn_norm_->g<T>(), n, D_);
   ops::add_inplace<T>(ctx_, d_mid, dy, n * D_);  // residual
 
   // Attention branch: same pattern into dx.
-  attn_.backward(d_mid, d_norm, c.attn);
+  attn_.backward(d_mid, d_norm, c.attn, tape);
   ops::rmsnorm_backward<T>(ctx_, d_norm, c.x, attn_norm_->w<T>(), c.attn_rstd.template data<T>(), dx,
                            attn_norm_->g<T>(), n, D_);
   ops::add_inplace<T>(ctx_, dx, d_mid, n * D_);  // residual

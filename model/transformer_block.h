@@ -41,7 +41,9 @@ class TransformerBlock {
   // Returns the MoE auxiliary loss of this micro-batch (0 for dense blocks).
   double forward(const T* x, T* y, int64_t batch, int64_t seq, Cache& cache) const;
   // aux_grad_scale: weight of this micro-batch's aux loss in the total loss.
-  void backward(const T* dy, T* dx, Cache& cache, T aux_grad_scale) const;
+  // tape: where the weight-gradient products go (nullptr: computed now).
+  void backward(const T* dy, T* dx, Cache& cache, T aux_grad_scale,
+                WeightGradTape<T>* tape = nullptr) const;
 
   bool is_moe() const { return moe_ != nullptr; }
   MoELayer<T>* moe() const { return moe_.get(); }

@@ -64,7 +64,7 @@ ForwardResult TransformerStage<T>::forward(const int32_t* ids, const T* x,
                             c.final_in.template data<T>(), c.final_rstd.template data<T>(), n, D,
                             static_cast<T>(cfg_.norm_eps));
     linear_forward<T>(c.final_in.template data<T>(), head_->w<T>(), c.logits.template data<T>(),
-                      n, D, V);
+                      n, D, V, head_numerics());
     out.ce_sum = ops::cross_entropy_forward<T>(ctx_, c.logits.template data<T>(), targets,
                                                c.lse.template data<T>(), n, V, &out.tokens);
   }
@@ -72,7 +72,8 @@ ForwardResult TransformerStage<T>::forward(const int32_t* ids, const T* x,
 }
 
 template <typename T>
-void TransformerStage<T>::output_grad(const T* d_output, Cache& c, T ce_scale, T* d_top) const {
+void TransformerStage<T>::output_grad(const T* d_output, Cache& c, T ce_scale, T* d_top,
+                                      WeightGradTape<T>* tape) const {
   const int64_t n = c.batch * c.seq, D = cfg_.hidden, V = cfg_.vocab_size;
   const DType dt = dtype_of<T>::value;
   if (head_) {
@@ -82,7 +83,8 @@ void TransformerStage<T>::output_grad(const T* d_output, Cache& c, T ce_scale, T
                                    c.lse.template data<T>(), c.d_logits.template data<T>(), n, V,
                                    ce_scale);
     linear_backward<T>(c.d_logits.template data<T>(), c.final_in.template data<T>(),
-                       head_->w<T>(), c.d_final.template data<T>(), head_->g<T>(), n, D, V);
+                       head_->w<T>(), c.d_final.template data<T>(), head_->g<T>(), n, D, V,
+                       false, head_numerics(), tape);
     ops::rmsnorm_backward<T>(ctx_, c.d_final.template data<T>(), c.residual.back().template data<T>(),
                              final_norm_->w<T>(), c.final_rstd.template data<T>(), d_top,
                              final_norm_->g<T>(), n, D);
@@ -100,7 +102,7 @@ void TransformerStage<T>::backward(const T* d_output, Cache& c, T ce_scale, T au
   ensure_shape(c.d_b, {n, D}, dt);
   T* d_cur = c.d_a.template data<T>();
   T* d_next = c.d_b.template data<T>();
-  output_grad(d_output, c, ce_scale, d_cur);
+  output_grad(d_output, c, ce_scale, d_cur, nullptr);
   for (size_t l = blocks_.size(); l-- > 0;) {
     blocks_[l].backward(d_cur, d_next, c.blocks[l], aux_scale);
     std::swap(d_cur, d_next);
@@ -119,17 +121,16 @@ void TransformerStage<T>::backward_input(const T* d_output, Cache& c, T ce_scale
   const int64_t n = c.batch * c.seq, D = cfg_.hidden, V = cfg_.vocab_size;
   const DType dt = dtype_of<T>::value;
   c.tape.clear();
-  DeferWeightGrads<T> defer(&c.tape);
   // One gradient buffer per residual stream (not two alternating ones as in
   // backward): the recorded products read a block's output gradient after the
   // blocks below have run.
   c.d_stream.resize(blocks_.size() + 1);
   for (auto& d : c.d_stream) ensure_shape(d, {n, D}, dt);
   T* top = c.d_stream.back().template data<T>();
-  output_grad(d_output, c, ce_scale, top);
+  output_grad(d_output, c, ce_scale, top, &c.tape);
   for (size_t l = blocks_.size(); l-- > 0;)
     blocks_[l].backward(c.d_stream[l + 1].template data<T>(), c.d_stream[l].template data<T>(),
-                        c.blocks[l], aux_scale);
+                        c.blocks[l], aux_scale, &c.tape);
   T* d_embedded = c.d_stream[0].template data<T>();
   if (embed_) {
     const int32_t* ids = c.ids;

@@ -122,7 +122,11 @@ class TransformerStage {
   // The gradient of the last block's output into d_top [n, D]: through the
   // loss, head and final norm on the last stage (accumulating their weight
   // gradients, or recording the head's on an active tape), else d_output copied.
-  void output_grad(const T* d_output, Cache& cache, T ce_scale, T* d_top) const;
+  // tape: where the head's weight-gradient product goes (nullptr: computed now).
+  void output_grad(const T* d_output, Cache& cache, T ce_scale, T* d_top,
+                   WeightGradTape<T>* tape) const;
+  // The head stays in full precision (DeepSeek-V3's recipe).
+  LinearNumerics head_numerics() const { return {ComputePrecision::f32, head_->name, ctx_}; }
 
   ModelConfig cfg_;
   StageSpan span_;

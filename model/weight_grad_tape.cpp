@@ -5,14 +5,6 @@
 
 namespace sadari {
 
-namespace {
-template <typename T>
-WeightGradTape<T>*& current_tape() {
-  thread_local WeightGradTape<T>* tape = nullptr;
-  return tape;
-}
-}  // namespace
-
 template <typename T>
 void WeightGradTape<T>::run(const ExecContext& ctx) {
   if (!products_.empty()) {
@@ -23,26 +15,7 @@ void WeightGradTape<T>::run(const ExecContext& ctx) {
   clear();
 }
 
-template <typename T>
-WeightGradTape<T>* active_weight_grad_tape() {
-  return current_tape<T>();
-}
-
-template <typename T>
-DeferWeightGrads<T>::DeferWeightGrads(WeightGradTape<T>* tape) : previous_(current_tape<T>()) {
-  current_tape<T>() = tape;
-}
-
-template <typename T>
-DeferWeightGrads<T>::~DeferWeightGrads() {
-  current_tape<T>() = previous_;
-}
-
 template class WeightGradTape<float>;
 template class WeightGradTape<double>;
-template WeightGradTape<float>* active_weight_grad_tape<float>();
-template WeightGradTape<double>* active_weight_grad_tape<double>();
-template class DeferWeightGrads<float>;
-template class DeferWeightGrads<double>;
 
 }  // namespace sadari

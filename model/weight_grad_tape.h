@@ -3,9 +3,10 @@
 // DualPipe) need: B runs first and unblocks the previous pipeline stage, W runs
 // later to fill a bubble.
 //
-// While a DeferWeightGrads scope is open on a thread, the layers' weight-gradient
-// products (linear layers: dW += dY^T X, the SwiGLU experts' grouped products,
-// the router and head projections) are RECORDED on the tape instead of computed;
+// A backward given a tape (the layers' backward functions take it as their last
+// argument, nullptr by default) RECORDS its weight-gradient products (linear
+// layers: dW += dY^T X, the SwiGLU experts' grouped products, the router and
+// head projections, the embedding's scatter) on it instead of computing them;
 // run() computes them later, with exactly the arguments they would have had, so
 // the gradients are bit for bit those of an unsplit backward (cpu::gemm_grouped
 // is bit-identical to one gemm per problem). Whoever records must keep every
@@ -42,23 +43,6 @@ class WeightGradTape {
  private:
   std::vector<GemmProblem<T>> products_;
   std::vector<std::function<void()>> tasks_;
-};
-
-// The tape the current thread records on, or nullptr (compute immediately).
-template <typename T>
-WeightGradTape<T>* active_weight_grad_tape();
-
-// Opens a recording scope on this thread; restores the previous one on exit.
-template <typename T>
-class DeferWeightGrads {
- public:
-  explicit DeferWeightGrads(WeightGradTape<T>* tape);
-  ~DeferWeightGrads();
-  DeferWeightGrads(const DeferWeightGrads&) = delete;
-  DeferWeightGrads& operator=(const DeferWeightGrads&) = delete;
-
- private:
-  WeightGradTape<T>* previous_;
 };
 
 }  // namespace sadari
