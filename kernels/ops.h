@@ -23,10 +23,9 @@
 //     buffers must live on ctx.device (unchecked: a pointer does not say where
 //     it points); their contracts are in the kernels/cpu header named at each.
 //
-// Migration note: every kernel of the step is behind this interface except the
-// FP8 linear products and their quantisers, which model/linear.cpp still calls
-// as kernels/cpu/ functions (on a non-CPU context it refuses with an Error);
-// tests/layering lists the files that still include kernels/cpu headers.
+// Every kernel of a training step is behind this interface; tests/layering
+// fails when a file outside kernels/ includes a kernels/cpu header (benchmarks of
+// the CPU kernels themselves excepted, by name).
 #pragma once
 
 #include <cstdint>
@@ -225,6 +224,22 @@ void decode_rows(const ExecContext& ctx, WireFormat f, const uint8_t* in, int64_
                  float* rows);
 void round_trip_rows(const ExecContext& ctx, WireFormat f, const float* in, int64_t n, int64_t D,
                      float* out, std::string_view name);
+
+// FP8 linear products, DeepSeek-V3's recipe (kernels/cpu/fp8_linear.h): E4M3,
+// x and dy in 1x128 tiles, W [out, in] in 128x128 blocks re-quantised from the
+// fp32 master weight at each call, fp32 scales from the max-abs, fp32
+// accumulation with promotion every 128 of K. Inputs and outputs are fp32.
+//   fp8_linear_forward: y [n, out] = x [n, in] W^T
+//   fp8_linear_dgrad:   dx [n, in] = dy W (written, or added when accumulate_dx)
+//   fp8_linear_wgrad:   dW [out, in] += dy^T x
+// A NaN or infinity in an operand throws Error naming `name` and the element.
+void fp8_linear_forward(const ExecContext& ctx, const float* x, const float* W, float* y,
+                        int64_t n, int64_t in, int64_t out, std::string_view name);
+void fp8_linear_dgrad(const ExecContext& ctx, const float* dy, const float* W, float* dx,
+                      int64_t n, int64_t in, int64_t out, bool accumulate_dx,
+                      std::string_view name);
+void fp8_linear_wgrad(const ExecContext& ctx, const float* dy, const float* x, float* dW,
+                      int64_t n, int64_t in, int64_t out, std::string_view name);
 
 // out = x rounded to the nearest bf16 (round to nearest even), kept as f32: the
 // CPU emulation of bf16 operands (out may equal x).

@@ -5,6 +5,7 @@
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/embedding.h"
+#include "kernels/cpu/fp8_linear.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/pair_rows.h"
 #include "kernels/cpu/rmsnorm.h"
@@ -295,6 +296,32 @@ void round_trip_rows(const ExecContext& ctx, WireFormat f, const float* in, int6
                      float* out, std::string_view name) {
   require_cpu(ctx, "round_trip_rows");
   cpu::round_trip_rows(f, in, n, D, out, name);
+}
+
+namespace {
+// DeepSeek-V3's choice: E4M3 everywhere, scales from the max-abs as is.
+const cpu::Fp8QuantizeOptions kFp8{};
+}  // namespace
+
+void fp8_linear_forward(const ExecContext& ctx, const float* x, const float* W, float* y,
+                        int64_t n, int64_t in, int64_t out, std::string_view name) {
+  require_cpu(ctx, "fp8_linear_forward");
+  const auto Wq = cpu::fp8_quantize_weight(W, out, in, kFp8, std::string(name));
+  cpu::fp8_linear_forward(x, Wq, y, n, kFp8);
+}
+
+void fp8_linear_dgrad(const ExecContext& ctx, const float* dy, const float* W, float* dx,
+                      int64_t n, int64_t in, int64_t out, bool accumulate_dx,
+                      std::string_view name) {
+  require_cpu(ctx, "fp8_linear_dgrad");
+  const auto Wq = cpu::fp8_quantize_weight(W, out, in, kFp8, std::string(name));
+  cpu::fp8_linear_backward(dy, nullptr, Wq, dx, nullptr, n, kFp8, accumulate_dx);
+}
+
+void fp8_linear_wgrad(const ExecContext& ctx, const float* dy, const float* x, float* dW,
+                      int64_t n, int64_t in, int64_t out, std::string_view name) {
+  require_cpu(ctx, "fp8_linear_wgrad");
+  cpu::fp8_linear_wgrad(dy, x, dW, n, out, in, kFp8, std::string(name));
 }
 
 void round_to_bf16(const ExecContext& ctx, const float* x, float* out, int64_t n) {

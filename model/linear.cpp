@@ -5,23 +5,12 @@
 
 #include "core/error.h"
 #include "core/profile.h"
-#include "kernels/cpu/fp8_linear.h"
 #include "kernels/ops.h"
 #include "model/weight_grad_tape.h"
 
 namespace sadari {
 
 namespace {
-
-// DeepSeek-V3's choice: E4M3 everywhere, scales from the max-abs as is.
-const cpu::Fp8QuantizeOptions kFp8{};
-
-// The FP8 linear products are not behind the compute interface yet: they run
-// on the host only, so refuse another device's context instead of reading its
-// memory from the CPU.
-void require_host_fp8(const ExecContext& ctx, std::string_view name) {
-  SADARI_CHECK(ctx.device == Device::cpu, "linear layer ", name, ": fp8 products run on the CPU only so far, the context is on ", device_name(ctx.device));
-}
 
 // x rounded to bf16 values into `out` (resized), one rounding per element.
 const float* rounded_bf16(const ExecContext& ctx, const float* x, int64_t count,
@@ -46,8 +35,7 @@ void reduced_wgrad(ComputePrecision p, const ExecContext& ctx, const float* dy, 
                    float* dW, int64_t n, int64_t in, int64_t out, std::string_view name) {
   ProfileScope scope(ProfileCategory::gemm);
   if (p == ComputePrecision::fp8) {
-    require_host_fp8(ctx, name);
-    cpu::fp8_linear_wgrad(dy, x, dW, n, out, in, kFp8, std::string(name));
+    ops::fp8_linear_wgrad(ctx, dy, x, dW, n, in, out, name);
     return;
   }
   Bf16Scratch& s = bf16_scratch();
@@ -58,9 +46,7 @@ void reduced_wgrad(ComputePrecision p, const ExecContext& ctx, const float* dy, 
 void reduced_forward(ComputePrecision p, const ExecContext& ctx, const float* x, const float* W,
                      float* y, int64_t n, int64_t in, int64_t out, std::string_view name) {
   if (p == ComputePrecision::fp8) {
-    require_host_fp8(ctx, name);
-    const auto Wq = cpu::fp8_quantize_weight(W, out, in, kFp8, std::string(name));
-    cpu::fp8_linear_forward(x, Wq, y, n, kFp8);
+    ops::fp8_linear_forward(ctx, x, W, y, n, in, out, name);
     return;
   }
   Bf16Scratch& s = bf16_scratch();
@@ -72,9 +58,7 @@ void reduced_dgrad(ComputePrecision p, const ExecContext& ctx, const float* dy, 
                    float* dx, int64_t n, int64_t in, int64_t out, bool accumulate_dx,
                    std::string_view name) {
   if (p == ComputePrecision::fp8) {
-    require_host_fp8(ctx, name);
-    const auto Wq = cpu::fp8_quantize_weight(W, out, in, kFp8, std::string(name));
-    cpu::fp8_linear_backward(dy, nullptr, Wq, dx, nullptr, n, kFp8, accumulate_dx);
+    ops::fp8_linear_dgrad(ctx, dy, W, dx, n, in, out, accumulate_dx, name);
     return;
   }
   Bf16Scratch& s = bf16_scratch();

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <random>
 #include <tuple>
 #include <string>
 #include <vector>
@@ -599,6 +600,46 @@ TEST_P(OpsConformance, RoutingArithmetic) {
   std::vector<float> rb = {0.f, 0.f, 0.f, 1.f};
   ops::update_router_bias<float>(ctx(), counts.data(), 4, 0.25f, rb.data());
   EXPECT_EQ(rb, (std::vector<float>{-0.25f, 0.25f, 0.f, 1.f}));
+}
+
+// FP8 linear products against the f32 products: E4M3 keeps 3 mantissa bits, so
+// a product of rounded operands is within a few percent in norm; a non-finite
+// operand is refused by name.
+TEST_P(OpsConformance, Fp8LinearProductsTrackTheF32Ones) {
+  const int64_t n = 64, in = 256, out = 160;  // two K-blocks, a partial weight block
+  std::mt19937 gen(31);
+  auto gaussian = [&](int64_t count, float sd) {
+    std::normal_distribution<float> dist(0.0f, sd);
+    std::vector<float> v(static_cast<size_t>(count));
+    for (auto& e : v) e = dist(gen);
+    return v;
+  };
+  const auto x = gaussian(n * in, 1.0f), W = gaussian(out * in, 0.05f), dy = gaussian(n * out, 1.0f);
+  auto rel_err = [](const std::vector<float>& got, const std::vector<float>& want) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+      den += double(want[i]) * want[i];
+    }
+    return std::sqrt(num / den);
+  };
+  std::vector<float> y(n * out), y32(n * out), dx(n * in), dx32(n * in), dW(out * in, 0.0f),
+      dW32(out * in, 0.0f);
+  ops::fp8_linear_forward(ctx(), x.data(), W.data(), y.data(), n, in, out, "test.w");
+  ops::matmul<float>(ctx(), false, true, n, out, in, x.data(), W.data(), y32.data());
+  ops::fp8_linear_dgrad(ctx(), dy.data(), W.data(), dx.data(), n, in, out, false, "test.w");
+  ops::matmul<float>(ctx(), false, false, n, in, out, dy.data(), W.data(), dx32.data());
+  ops::fp8_linear_wgrad(ctx(), dy.data(), x.data(), dW.data(), n, in, out, "test.w");
+  ops::matmul<float>(ctx(), true, false, out, in, n, dy.data(), x.data(), dW32.data(), 1.0f);
+  EXPECT_LT(rel_err(y, y32), 0.06);
+  EXPECT_LT(rel_err(dx, dx32), 0.06);
+  EXPECT_LT(rel_err(dW, dW32), 0.06);
+  EXPECT_GT(rel_err(y, y32), 0.0);  // it did round
+  auto bad = x;
+  bad[77] = std::numeric_limits<float>::quiet_NaN();
+  const std::string e = error_of(
+      [&] { ops::fp8_linear_forward(ctx(), bad.data(), W.data(), y.data(), n, in, out, "test.w"); });
+  EXPECT_FALSE(e.empty());
 }
 
 // A context whose device has no backend in this build gets a clear error, not a
