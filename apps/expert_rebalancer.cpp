@@ -6,6 +6,7 @@
 #include "comm/launch_env.h"
 #include "core/error.h"
 #include "parallel/expert_migration.h"
+#include "parallel/expert_setup.h"
 #include "parallel/planner/expert_load_balancer.h"
 
 namespace sadari {
@@ -143,8 +144,7 @@ std::pair<int64_t, int64_t> ExpertRebalancer::move_to(
     if (!(*next[b] == *placements_[b])) {
       fresh[b] = std::make_unique<ExpertParallelDispatcher<float>>(
           *groups_->ep, *next[b], parallel_,
-          DispatchWire::for_precision(
-              parse_compute_precision(cfg_.train.precision, cfg_.where("train.precision"))));
+          DispatchWire::for_precision(precision_of(cfg_)));
       mv.to_dispatcher = fresh[b].get();
       ++layers_changed;
     }

@@ -139,7 +139,7 @@ struct RunSetup {
   const int64_t per_rank;  // samples per step on each dp rank
 };
 
-// Reporting and bookkeeping, the same for both step loops: the resolved config
+// Reporting and bookkeeping around the step: the resolved config
 // and the progress reporter on the leader, the per-step metrics, the divergence
 // check, the validation schedule and the TrainResult.
 class RunLog {
@@ -176,7 +176,7 @@ class RunLog {
     total_tokens_ += stats.tokens;
     StepMetrics m;
     m.step = step + 1;
-    m.loss = stats.ce_sum / std::max(1.0, stats.tokens);
+    m.loss = stats.loss();
     m.aux_loss = stats.aux_loss;
     m.lr = stats.lr;
     m.grad_norm = stats.grad_norm;

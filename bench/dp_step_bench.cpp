@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_cli.h"
 #include "bench/bench_util.h"
-#include "apps/command_line.h"
 #include "comm/mpi_environment.h"
 #include "comm/process_groups.h"
 #include "comm/self_communicator.h"
@@ -63,27 +63,18 @@ struct StepTimes {
 int run(int argc, char** argv) {
   MpiEnvironment mpi(&argc, &argv);
   Communicator& world = mpi.world();
-  const std::vector<OptionSpec> specs = {
-      {"config", true, false, "config file (default configs/tiny-moe.yaml)"},
-      {"steps", true, false, "timed steps per phase (default 10)"},
-      {"warmup", true, false, "untimed steps first (default 3)"},
-      {"set", true, true, "override a config key (repeatable)"},
-      {"help", false, false, "this text"},
-  };
-  const ParsedArgs a =
-      parse_args("dp_step_bench", std::vector<std::string>(argv + 1, argv + argc), specs);
-  if (a.has("help")) {
-    if (world.rank() == 0)
-      std::printf("usage: mpirun -np N dp_step_bench [options]\n%s",
-                  describe_options(specs).c_str());
-    return 0;
-  }
+  const bench::Args a("dp_step_bench", argc, argv,
+                      {{"config", true, false, "config file (default configs/tiny-moe.yaml)"},
+                       {"steps", true, false, "timed steps per phase (default 10)"},
+                       {"warmup", true, false, "untimed steps first (default 3)"},
+                       {"set", true, true, "override a config key (repeatable)"}});
+  if (a.help("usage: mpirun -np N dp_step_bench [options]", world.rank() == 0)) return 0;
   std::vector<std::string> overrides = a.all("set");
   overrides.push_back("parallel.dp=" + std::to_string(world.size()));
   const std::string config_path =
-      a.value("config", std::string(SADARI_SOURCE_DIR) + "/configs/tiny-moe.yaml");
+      a.text("config", std::string(SADARI_SOURCE_DIR) + "/configs/tiny-moe.yaml");
   const Config cfg = load_config(config_path, overrides);
-  const int steps = std::stoi(a.value("steps", "10")), warmup = std::stoi(a.value("warmup", "3"));
+  const int64_t steps = a.integer("steps", 10, 1), warmup = a.integer("warmup", 3, 0);
   if (cfg.train.threads > 0) omp_set_num_threads(static_cast<int>(cfg.train.threads));
 
   DatasetOptions data_options;
@@ -105,7 +96,7 @@ int run(int argc, char** argv) {
     reduced_bytes = training.optimizer().reduced_elements() * 4;
     const int64_t micro = phase_cfg.train.micro_batch;
     std::vector<StepTimes> out;
-    for (int s = 0; s < warmup + steps; ++s) {
+    for (int64_t s = 0; s < warmup + steps; ++s) {
       world.barrier();
       const int64_t first = s * cfg.train.global_batch + first_of_rank;
       const StepStats st = training.run(
@@ -188,10 +179,5 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   sadari::select_gemm_kernel(argv);  // first: may restart the process
-  try {
-    return sadari::run(argc, argv);
-  } catch (const sadari::Error& e) {
-    std::fprintf(stderr, "dp_step_bench: error: %s\n", e.what());
-    return 1;
-  }
+  return sadari::bench::run_main("dp_step_bench", [&] { return sadari::run(argc, argv); });
 }

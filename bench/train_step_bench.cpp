@@ -41,11 +41,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "bench/bench_cli.h"
 #include "bench/bench_util.h"
-#include "apps/command_line.h"
 #include "core/config_load.h"
 #include "core/error.h"
 #include "core/profile.h"
@@ -214,38 +215,34 @@ struct Options {
   double gemm_seconds = 0.02;
 };
 
-Options parse(int argc, char** argv) {
-  const std::vector<OptionSpec> specs = {
-      {"config", true, false, "config file (default configs/small-moe.yaml)"},
-      {"steps", true, false, "timed optimizer steps (default 5)"},
-      {"warmup", true, false, "untimed steps first (default 2)"},
-      {"set", true, true, "KEY=VALUE config override (repeatable)"},
-      {"gemm-seconds", true, false, "seconds per GEMM-shape measurement per round (default 0.02)"},
-      {"json", false, false, "also print the results as one JSON line"},
-      {"no-baseline", false, false, "steps and breakdown only (for profilers)"},
-      {"help", false, false, "this text"},
-  };
-  const ParsedArgs a =
-      parse_args("train_step_bench", std::vector<std::string>(argv + 1, argv + argc), specs);
-  if (a.has("help")) {
-    std::printf("usage: train_step_bench [options]\n%s", describe_options(specs).c_str());
-    std::exit(0);
-  }
+// nullopt: --help was given (and printed).
+std::optional<Options> parse(int argc, char** argv) {
+  const bench::Args a("train_step_bench", argc, argv,
+                      {{"config", true, false, "config file (default configs/small-moe.yaml)"},
+                       {"steps", true, false, "timed optimizer steps (default 5)"},
+                       {"warmup", true, false, "untimed steps first (default 2)"},
+                       {"set", true, true, "KEY=VALUE config override (repeatable)"},
+                       {"gemm-seconds", true, false,
+                        "seconds per GEMM-shape measurement per round (default 0.02)"},
+                       {"json", false, false, "also print the results as one JSON line"},
+                       {"no-baseline", false, false, "steps and breakdown only (for profilers)"}});
+  if (a.help("usage: train_step_bench [options]")) return std::nullopt;
   Options o;
-  if (!a.positional.empty()) o.config = a.positional[0];
-  o.config = a.value("config", o.config);
+  if (!a.positional().empty()) o.config = a.positional()[0];
+  o.config = a.text("config", o.config);
   o.overrides = a.all("set");
-  o.steps = std::stoll(a.value("steps", "5"));
-  o.warmup = std::stoll(a.value("warmup", "2"));
-  o.gemm_seconds = std::stod(a.value("gemm-seconds", "0.02"));
+  o.steps = a.integer("steps", 5, 1);
+  o.warmup = a.integer("warmup", 2, 0);
+  o.gemm_seconds = a.number("gemm-seconds", 0.02);
   o.json = a.has("json");
   o.baseline = !a.has("no-baseline");
-  SADARI_CHECK(o.steps >= 1 && o.warmup >= 0, "train_step_bench: need --steps >= 1, --warmup >= 0");
   return o;
 }
 
 int run(int argc, char** argv) {
-  const Options opt = parse(argc, argv);
+  const std::optional<Options> parsed = parse(argc, argv);
+  if (!parsed) return 0;
+  const Options& opt = *parsed;
   const Config cfg = load_config(opt.config, opt.overrides);
   if (cfg.train.threads > 0) omp_set_num_threads(static_cast<int>(cfg.train.threads));
   const int threads = omp_get_max_threads();
@@ -449,10 +446,5 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   sadari::select_gemm_kernel(argv);  // first: may restart the process
-  try {
-    return sadari::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_step_bench: error: %s\n", e.what());
-    return 1;
-  }
+  return sadari::bench::run_main("train_step_bench", [&] { return sadari::run(argc, argv); });
 }

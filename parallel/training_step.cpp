@@ -85,8 +85,7 @@ PipelineSchedule pipeline_schedule_for(const Config& cfg) {
 
 TrainingStep::TrainingStep(const Config& cfg, ProcessGroups& groups, const ExpertSetup& experts,
                            const ExecContext& ctx)
-    : cfg_(cfg),
-      groups_(groups),
+    : groups_(groups),
       ctx_(ctx),
       schedule_(pipeline_schedule_for(cfg)),
       spans_(spans_for(cfg)),

@@ -20,13 +20,14 @@
 //   5. the aux-loss-free router-bias update from the summed counts.
 // Validation (forward_only) sends one micro-batch through every stage.
 //
-// Ownership: borrows the config, the process groups and the expert setup (all
-// must outlive it). Owns the parameters, the stages, the executor and the
+// Ownership: borrows the process groups and the expert setup (both must outlive
+// it); reads the config only while it is constructed. Owns the parameters, the stages, the executor and the
 // optimizer. Not thread-safe.
 // COLLECTIVE over world: the constructor (the optimizer splits groups; the
 // FLOP count is summed over pp), run() and forward_only().
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -69,7 +70,7 @@ struct StepStats {
   std::vector<std::vector<int64_t>> expert_counts;
   StepSeconds seconds;
 
-  double loss() const { return ce_sum / (tokens > 0 ? tokens : 1.0); }
+  double loss() const { return ce_sum / std::max(1.0, tokens); }
 };
 
 // The schedule a run executes: parallel.schedule over pp stages (x chunks), or
@@ -111,7 +112,6 @@ class TrainingStep {
   const PipelineExecutor& executor() const { return *executor_; }
 
  private:
-  const Config& cfg_;
   ProcessGroups& groups_;
   const ExecContext ctx_;
   const PipelineSchedule schedule_;
