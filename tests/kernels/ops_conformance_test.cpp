@@ -642,6 +642,63 @@ TEST_P(OpsConformance, Fp8LinearProductsTrackTheF32Ones) {
   EXPECT_FALSE(e.empty());
 }
 
+// The strided GEMM on sub-matrices (leading dimensions larger than the shapes),
+// against the triple loop; elements outside C's window untouched.
+TEST_P(OpsConformance, StridedGemmOnSubMatrices) {
+  const int64_t M = 5, N = 7, K = 6, lda = 9, ldb = 11, ldc = 13;
+  const auto A = rand_values<double>(M * lda, 1.0, 34), B = rand_values<double>(K * ldb, 1.0, 35);
+  auto C = rand_values<double>(M * ldc, 1.0, 36);
+  const auto C0 = C;
+  ops::gemm<double>(ctx(), false, false, M, N, K, 2.0, A.data(), lda, B.data(), ldb, -1.0,
+                    C.data(), ldc);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      if (j >= N) {
+        ASSERT_EQ(C[i * ldc + j], C0[i * ldc + j]) << "outside the window at " << i << "," << j;
+        continue;
+      }
+      double want = -C0[i * ldc + j];
+      for (int64_t k = 0; k < K; ++k) want += 2.0 * A[i * lda + k] * B[k * ldb + j];
+      ASSERT_NEAR(C[i * ldc + j], want, 1e-12) << i << "," << j;
+    }
+}
+
+// The sequence-wise aux loss against its formula (model/router.h), its backward
+// against central differences.
+TEST_P(OpsConformance, SequenceAuxLossAndItsGradient) {
+  const int64_t seq = 3, n = 6, E = 4, K = 2;
+  const double alpha = 0.3, scale = 0.5;
+  auto s = rand_values<double>(n * E, 1.0, 37);
+  for (auto& x : s) x = std::abs(x) + 0.05;
+  const std::vector<int32_t> ex = {0, 1, 2, 3, 0, 2, 1, 1, 3, 0, 2, 2};
+  std::vector<double> f;
+  const double L = ops::seq_aux_loss_forward<double>(ctx(), s.data(), ex.data(), n, seq, E, K, alpha, f);
+  double want = 0;
+  for (int64_t b = 0; b < n / seq; ++b) {
+    std::vector<double> cnt(E, 0.0), P(E, 0.0);
+    for (int64_t t = b * seq; t < (b + 1) * seq; ++t) {
+      double z = 0;
+      for (int64_t e = 0; e < E; ++e) z += s[t * E + e];
+      for (int64_t e = 0; e < E; ++e) P[e] += s[t * E + e] / z / seq;
+      for (int64_t k = 0; k < K; ++k) cnt[ex[t * K + k]] += 1;
+    }
+    for (int64_t e = 0; e < E; ++e) want += double(E) / (K * seq) * cnt[e] * P[e];
+  }
+  want *= alpha / double(n / seq);
+  EXPECT_NEAR(L, want, 1e-14);
+  std::vector<double> ds(n * E, 0.25);  // ADDS onto what is there
+  ops::seq_aux_loss_backward<double>(ctx(), s.data(), f, n, seq, E, alpha, scale, ds.data());
+  for (int64_t i = 0; i < n * E; ++i) {
+    auto up = s, down = s;
+    up[i] += 1e-6;
+    down[i] -= 1e-6;
+    std::vector<double> fu, fd;
+    const double lu = ops::seq_aux_loss_forward<double>(ctx(), up.data(), ex.data(), n, seq, E, K, alpha, fu);
+    const double ld = ops::seq_aux_loss_forward<double>(ctx(), down.data(), ex.data(), n, seq, E, K, alpha, fd);
+    ASSERT_NEAR(ds[i] - 0.25, scale * (lu - ld) / 2e-6, 1e-8) << i;
+  }
+}
+
 // A context whose device has no backend in this build gets a clear error, not a
 // CPU computation on device memory.
 TEST(OpsDispatch, AContextWithoutABackendIsRefusedByName) {
